@@ -1,0 +1,1 @@
+//! odex-runtime

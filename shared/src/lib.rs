@@ -1,0 +1,40 @@
+//! odex-shared: the `no_std` core that the trainer and the runtime both run.
+//!
+//! Everything that decides what a model sees and what it predicts lives here
+//! once, so that what is trained is exactly what trades:
+//!
+//! - [`market`]: exact fixed-point [`Price`](market::Price) and
+//!   [`Qty`](market::Qty) parsed from Binance decimal strings, and the
+//!   top-of-book and bar types built from them.
+//! - [`features`]: the streaming state builder (log return, EWMA level and
+//!   variance, scalar Kalman filter, order-flow imbalance) with frozen
+//!   normalisation statistics.
+//! - [`model`]: the hybrid vector field `f(x) = f_phys(x) + f_nn(x)` with an
+//!   optional diffusion term.
+//! - [`integrator`]: fixed-step Euler and RK4 over a horizon.
+//! - [`sizing`]: the signal-to-position rule (fractional Kelly, volatility
+//!   target, caps) and the drawdown breaker.
+//! - [`model_file`]: the versioned, checksummed model file.
+//!
+//! The crate has no allocator and no `std` outside its own tests; every
+//! dependency is built with default features off.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+pub mod checksum;
+pub mod features;
+pub mod integrator;
+pub mod market;
+pub mod model;
+pub mod model_file;
+pub mod predictor;
+pub mod sizing;
+
+pub use features::{FeatureKind, FeatureSpec, FeatureState, Observation};
+pub use integrator::Method;
+pub use market::{Price, Qty, Side};
+pub use model::{HybridModel, MAX_HIDDEN, MAX_LAYERS, MAX_STATE, State};
+pub use model_file::{ModelFile, ModelSpec};
+pub use predictor::Predictor;
+pub use sizing::{Signal, SizingParams};

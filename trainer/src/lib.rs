@@ -1,0 +1,1 @@
+//! odex-trainer: placeholder crate root, replaced as the trainer lands.

@@ -1,0 +1,2 @@
+//! `odex-train`.
+fn main() {}
