@@ -1,1 +1,10 @@
-//! odex-runtime
+//! odex-runtime: the tiny executor that trades a model exported by the trainer.
+//!
+//! One thread, one `mio` event loop, `rustls` and `tungstenite` to Binance.
+//! Per market event it updates the features, integrates the model, sizes and
+//! risk-checks a position and places orders, without allocating. The same
+//! engine drives live trading, paper trading and backtests; only the venue
+//! and the clock behind it change.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+pub mod clock;

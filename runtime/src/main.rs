@@ -1,2 +1,2 @@
-//! `odex`.
+//! `odex`: the trading runtime's command line.
 fn main() {}

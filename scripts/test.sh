@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, docs, the no_std
+# and no-LibTorch guarantees, then every test in the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "docs (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
+step "odex-shared is no_std and allocation-free"
+scripts/check-no-std.sh
+
+step "odex-runtime does not depend on LibTorch"
+scripts/check-runtime-deps.sh
+
+step "tests"
+cargo nextest run --workspace --locked --no-fail-fast
+# nextest does not run doc tests
+cargo test --workspace --doc --locked
