@@ -3,8 +3,8 @@
 //! Everything that decides what a model sees and what it predicts lives here
 //! once, so that what is trained is exactly what trades:
 //!
-//! - [`market`]: exact fixed-point [`Price`](market::Price) and
-//!   [`Qty`](market::Qty) parsed from Binance decimal strings, and the
+//! - [`market`]: exact fixed-point [`Price`] and
+//!   [`Qty`] parsed from Binance decimal strings, and the
 //!   top-of-book and bar types built from them.
 //! - [`features`]: the streaming state builder (log return, EWMA level and
 //!   variance, scalar Kalman filter, order-flow imbalance) with frozen
