@@ -1,0 +1,692 @@
+//! One logical websocket connection and its state machine.
+//!
+//! A connection owns two link slots, each with its own preallocated
+//! [`WsCodec`] buffers. A link goes `Connecting -> Tls -> Upgrading -> Open
+//! -> Closing`. Normally one slot is `active` (delivering data); the other is
+//! used for a `pending` link: a reconnect, or a replacement during rotation.
+//!
+//! Rotation (age limit, `serverShutdown`, or [`EventLoop::rotate`](super::EventLoop::rotate))
+//! opens the replacement while the old link keeps delivering. Once the new
+//! link is open and subscribed, it is *held*: its first data frame stays
+//! unparsed in its buffer (later bytes wait in the kernel). That frame
+//! proves the server is streaming to it; after `rotation_overlap` more (so
+//! whatever the server had queued on the old link is out), the old link is
+//! closed. Everything the old link received up to its close is delivered,
+//! then the new link resumes from its first frame. The two overlap in time,
+//! so nothing is missed and delivery stays in order; the overlap repeats
+//! some messages, which consumers drop by exchange sequence number.
+//!
+//! Failures end the link with a [`CloseReason`]; an ended active link is
+//! replaced after a jittered exponential backoff, and the subscription
+//! messages are sent again on every open.
+
+use std::net::ToSocketAddrs as _;
+use std::sync::Arc;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use odex_shared::market::Nanos;
+use rustls::ClientConfig;
+
+use super::backoff::Backoff;
+use super::config::{Endpoint, NetConfig};
+use super::error::{NetError, ProtocolError};
+use super::handshake;
+use super::rng::SeededRng;
+use super::sink::{CloseReason, ConnEvent, ConnId, ConnStats, FrameSink, MessageKind};
+use super::timer::{TimerId, Timers};
+use super::tls;
+use super::transport::Transport;
+use super::ws::{OP_BINARY, OP_TEXT, WsCodec, WsEvent};
+
+/// What a network timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKey {
+    /// Per link: connect timeout, stale check, or close timeout, by phase.
+    Watchdog {
+        /// Connection index.
+        conn: u16,
+        /// Link slot (0 or 1).
+        slot: u8,
+    },
+    /// Per connection: reconnect after backoff, or rotation when a link is up.
+    Conn {
+        /// Connection index.
+        conn: u16,
+    },
+    /// The caller's (order timeouts); delivered to [`FrameSink::on_timer`].
+    User(u64),
+}
+
+/// What the connection code borrows from the event loop.
+pub struct Ctx<'a> {
+    /// To register and deregister sockets.
+    pub registry: &'a Registry,
+    /// The shared timer queue.
+    pub timers: &'a mut Timers<TimerKey>,
+    /// Monotonic now.
+    pub now: Nanos,
+    /// Sizes and timeouts.
+    pub cfg: &'a NetConfig,
+}
+
+/// mio token of a link.
+pub fn token(conn: u16, slot: usize) -> Token {
+    Token(usize::from(conn) * 2 + (slot & 1))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Connecting,
+    Tls,
+    Upgrading,
+    Open,
+    Closing,
+}
+
+#[derive(Debug)]
+struct Link {
+    transport: Transport,
+    phase: Phase,
+    accept: String,
+    last_rx: Nanos,
+    watchdog: Option<TimerId>,
+    /// Why we are closing (reported when the close completes).
+    closing: Option<CloseReason>,
+    /// A write failed outside the read path; ended at the next watchdog.
+    failed: Option<CloseReason>,
+    /// As a held replacement: when the old link is to be closed.
+    retire_at: Option<Nanos>,
+    /// The old link's close was started.
+    retire_started: bool,
+}
+
+#[derive(Debug)]
+struct Slot {
+    codec: WsCodec,
+    link: Option<Link>,
+}
+
+/// What one pump of a link found besides messages.
+#[derive(Debug, Default, Clone, Copy)]
+struct Pumped {
+    opened: bool,
+    shutdown_seen: bool,
+    held: bool,
+    delivered: bool,
+}
+
+/// One logical connection (see the module doc).
+#[derive(Debug)]
+pub struct Connection {
+    id: ConnId,
+    endpoint: Endpoint,
+    subscriptions: Vec<Vec<u8>>,
+    tls: Option<Arc<ClientConfig>>,
+    slots: [Slot; 2],
+    active: Option<usize>,
+    pending: Option<usize>,
+    wanted: bool,
+    conn_timer: Option<TimerId>,
+    backoff: Backoff,
+    rng: SeededRng,
+    stats: ConnStats,
+    /// A slot to pump again after a promotion (its held bytes are waiting).
+    kick: Option<usize>,
+}
+
+impl Connection {
+    /// Allocates both slots' buffers.
+    pub fn new(
+        id: ConnId,
+        endpoint: Endpoint,
+        subscriptions: Vec<Vec<u8>>,
+        tls: Option<Arc<ClientConfig>>,
+        cfg: &NetConfig,
+    ) -> Self {
+        let seed = cfg.seed ^ u64::from(id.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let codec = || WsCodec::new(cfg.max_message, cfg.read_chunk, cfg.write_buffer);
+        Self {
+            id,
+            endpoint,
+            subscriptions,
+            tls,
+            slots: [Slot { codec: codec(), link: None }, Slot { codec: codec(), link: None }],
+            active: None,
+            pending: None,
+            wanted: false,
+            conn_timer: None,
+            backoff: Backoff::new(cfg.backoff_base, cfg.backoff_max, seed),
+            rng: SeededRng::new(seed.rotate_left(17)),
+            stats: ConnStats::default(),
+            kick: None,
+        }
+    }
+
+    /// Counters.
+    pub const fn stats(&self) -> ConnStats {
+        self.stats
+    }
+
+    /// True when a link is open for sending.
+    pub fn is_open(&self) -> bool {
+        self.send_slot().is_some()
+    }
+
+    /// Starts connecting (and keeps the connection up from now on).
+    pub fn start<S: FrameSink>(&mut self, ctx: &mut Ctx<'_>, sink: &mut S) {
+        self.wanted = true;
+        if self.active.is_none() && self.pending.is_none() {
+            self.connect_pending(ctx, sink);
+        }
+    }
+
+    /// Opens a replacement link now (e.g. the codec saw `serverShutdown`).
+    pub fn rotate<S: FrameSink>(&mut self, ctx: &mut Ctx<'_>, sink: &mut S) {
+        if self.wanted && self.active.is_some() && self.pending.is_none() {
+            sink.on_event(self.id, ConnEvent::Rotating);
+            self.connect_pending(ctx, sink);
+        }
+    }
+
+    /// Closes every link gracefully; no reconnect follows.
+    pub fn close<S: FrameSink>(&mut self, ctx: &mut Ctx<'_>, sink: &mut S) {
+        self.wanted = false;
+        if let Some(t) = self.conn_timer.take() {
+            ctx.timers.cancel(t);
+        }
+        for slot in 0..2 {
+            let open = self.slot_link(slot).is_some_and(|l| l.phase == Phase::Open);
+            if open {
+                self.begin_close(slot, CloseReason::Local, ctx);
+                self.after_pump(slot, Ok(Pumped::default()), ctx, sink);
+            } else if self.slot_link(slot).is_some_and(|l| l.phase != Phase::Closing) {
+                self.end_link(slot, CloseReason::Local, ctx, sink);
+            }
+        }
+        self.drain_kicks(ctx, sink);
+    }
+
+    /// Queues a data message on the open link and writes what the socket takes.
+    ///
+    /// # Errors
+    /// [`NetError::NotOpen`], or [`NetError::WriteBufferFull`] (nothing queued).
+    pub fn send(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        now: Nanos,
+        timers: &mut Timers<TimerKey>,
+    ) -> Result<(), NetError> {
+        let id = self.id.0;
+        let slot = self.send_slot().ok_or(NetError::NotOpen(id))?;
+        let mask = self.rng.next_u32();
+        let opcode = if kind == MessageKind::Text { OP_TEXT } else { OP_BINARY };
+        let s = self.slots.get_mut(slot).ok_or(NetError::NotOpen(id))?;
+        s.codec.encode(opcode, payload, mask).map_err(|_| NetError::WriteBufferFull(id))?;
+        let Some(link) = s.link.as_mut() else { return Err(NetError::NotOpen(id)) };
+        if let Err(reason) = flush_tx(&mut s.codec, &mut link.transport) {
+            // the read path or the watchdog ends it; make the watchdog fire now
+            link.failed = Some(reason);
+            if let Some(w) = link.watchdog {
+                timers.reschedule(w, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Socket readiness for `slot`.
+    pub fn on_ready<S: FrameSink>(&mut self, slot: usize, ctx: &mut Ctx<'_>, sink: &mut S) {
+        let result = self.pump(slot, ctx, sink);
+        self.after_pump(slot, result, ctx, sink);
+        self.drain_kicks(ctx, sink);
+    }
+
+    /// Pumps links promoted meanwhile: their held or leftover bytes wait
+    /// for no new readiness edge.
+    fn drain_kicks<S: FrameSink>(&mut self, ctx: &mut Ctx<'_>, sink: &mut S) {
+        while let Some(next) = self.kick.take() {
+            let result = self.pump(next, ctx, sink);
+            self.after_pump(next, result, ctx, sink);
+        }
+    }
+
+    /// A watchdog fired for `slot`.
+    pub fn on_watchdog<S: FrameSink>(&mut self, slot: usize, ctx: &mut Ctx<'_>, sink: &mut S) {
+        let now = ctx.now;
+        let stale_after = ctx.cfg.stale_after;
+        let key = self.watchdog_key(slot);
+        let Some(link) = self.slots.get_mut(slot).and_then(|s| s.link.as_mut()) else { return };
+        link.watchdog = None;
+        let mut retire = false;
+        let end = if let Some(reason) = link.failed {
+            Some(reason)
+        } else {
+            match link.phase {
+                Phase::Connecting | Phase::Tls | Phase::Upgrading => Some(CloseReason::ConnectTimeout),
+                Phase::Closing => Some(link.closing.unwrap_or(CloseReason::Local)),
+                Phase::Open => {
+                    let mut next = Nanos(link.last_rx.0.saturating_add(stale_after.0));
+                    if let Some(at) = link.retire_at.filter(|_| !link.retire_started) {
+                        if at <= now {
+                            link.retire_started = true;
+                            retire = true;
+                        } else {
+                            next = next.min(at);
+                        }
+                    }
+                    if next <= now && !retire {
+                        Some(CloseReason::Stale)
+                    } else {
+                        link.watchdog = ctx.timers.schedule(next.max(now), key).ok();
+                        None
+                    }
+                }
+            }
+        };
+        if retire {
+            self.retire_active(ctx);
+        }
+        if let Some(reason) = end {
+            self.end_link(slot, reason, ctx, sink);
+        }
+        self.drain_kicks(ctx, sink);
+    }
+
+    /// The held replacement has data and the overlap has passed: close the old link.
+    fn retire_active(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(old) = self.active
+            && self.slot_link(old).is_some_and(|l| l.phase == Phase::Open)
+        {
+            self.begin_close(old, CloseReason::Rotated, ctx);
+        }
+    }
+
+    /// The connection timer fired: reconnect, or rotate an aged link.
+    pub fn on_conn_timer<S: FrameSink>(&mut self, ctx: &mut Ctx<'_>, sink: &mut S) {
+        self.conn_timer = None;
+        if !self.wanted || self.pending.is_some() {
+            return;
+        }
+        if self.active.is_some() {
+            sink.on_event(self.id, ConnEvent::Rotating);
+        }
+        self.connect_pending(ctx, sink);
+    }
+
+    fn watchdog_key(&self, slot: usize) -> TimerKey {
+        TimerKey::Watchdog { conn: self.id.0, slot: u8::from(slot == 1) }
+    }
+
+    fn slot_link(&self, slot: usize) -> Option<&Link> {
+        self.slots.get(slot).and_then(|s| s.link.as_ref())
+    }
+
+    fn send_slot(&self) -> Option<usize> {
+        let open = |s: Option<usize>| s.filter(|i| self.slot_link(*i).is_some_and(|l| l.phase == Phase::Open));
+        open(self.active).or_else(|| open(self.pending))
+    }
+
+    /// Opens a link in the free slot as `pending`; failures schedule a retry.
+    fn connect_pending<S: FrameSink>(&mut self, ctx: &mut Ctx<'_>, sink: &mut S) {
+        let slot = match self.active {
+            Some(0) => 1,
+            _ => 0,
+        };
+        if self.slot_link(slot).is_some() {
+            return;
+        }
+        match self.open_link(slot, ctx) {
+            Ok(()) => self.pending = Some(slot),
+            Err(reason) => {
+                self.stats.link_failures = self.stats.link_failures.saturating_add(1);
+                self.schedule_retry(reason, ctx, sink);
+            }
+        }
+    }
+
+    fn open_link(&mut self, slot: usize, ctx: &mut Ctx<'_>) -> Result<(), CloseReason> {
+        let addr = (self.endpoint.host.as_str(), self.endpoint.port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or(CloseReason::Resolve)?;
+        let mut sock = TcpStream::connect(addr).map_err(|e| CloseReason::Io(e.kind()))?;
+        ctx.registry
+            .register(&mut sock, token(self.id.0, slot), Interest::READABLE | Interest::WRITABLE)
+            .map_err(|e| CloseReason::Io(e.kind()))?;
+        let transport = match &self.tls {
+            Some(config) => match tls::client_session(config, &self.endpoint.host) {
+                Ok(session) => Transport::Tls { sock, tls: Box::new(session) },
+                Err(_) => {
+                    let _ = ctx.registry.deregister(&mut sock);
+                    return Err(CloseReason::Tls);
+                }
+            },
+            None => Transport::Plain(sock),
+        };
+        let watchdog = ctx
+            .timers
+            .schedule(Nanos(ctx.now.0.saturating_add(ctx.cfg.connect_timeout.0)), self.watchdog_key(slot))
+            .ok();
+        let Some(s) = self.slots.get_mut(slot) else { return Err(CloseReason::Resolve) };
+        s.codec.reset();
+        s.link = Some(Link {
+            transport,
+            phase: Phase::Connecting,
+            accept: String::new(),
+            last_rx: ctx.now,
+            watchdog,
+            closing: None,
+            failed: None,
+            retire_at: None,
+            retire_started: false,
+        });
+        Ok(())
+    }
+
+    /// Reads, parses and delivers until the socket would block.
+    fn pump<S: FrameSink>(&mut self, slot: usize, ctx: &mut Ctx<'_>, sink: &mut S) -> Result<Pumped, CloseReason> {
+        let hold = self.pending == Some(slot) && self.active.is_some();
+        let Self { slots, stats, rng, id, endpoint, subscriptions, .. } = self;
+        let Some(Slot { codec, link: Some(link) }) = slots.get_mut(slot) else { return Ok(Pumped::default()) };
+        if let Some(reason) = link.failed {
+            return Err(reason);
+        }
+        let mut out = Pumped::default();
+        if link.phase == Phase::Connecting {
+            match link.transport.socket().take_error() {
+                Ok(None) => {}
+                Ok(Some(e)) | Err(e) => return Err(CloseReason::Io(e.kind())),
+            }
+            match link.transport.socket().peer_addr() {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return Ok(out),
+                Err(e) => return Err(CloseReason::Io(e.kind())),
+            }
+            let _ = link.transport.socket().set_nodelay(true);
+            link.phase = Phase::Tls;
+        }
+        if link.phase == Phase::Tls {
+            match link.transport.drive_handshake() {
+                Ok(true) => {}
+                Ok(false) => return Ok(out),
+                Err(e) => return Err(io_reason(&e)),
+            }
+            let (request, accept) = handshake::request(endpoint, rng);
+            codec.tx_raw(request.as_bytes()).map_err(CloseReason::Protocol)?;
+            link.accept = accept;
+            link.phase = Phase::Upgrading;
+        }
+        if link.phase == Phase::Upgrading {
+            flush_tx(codec, &mut link.transport)?;
+            loop {
+                match handshake::parse_response(codec.rx_data(), &link.accept) {
+                    Ok(Some(n)) => {
+                        codec.rx_consume(n);
+                        break;
+                    }
+                    Ok(None) => {}
+                    Err(p) => return Err(CloseReason::Protocol(p)),
+                }
+                match read_into(codec, &mut link.transport)? {
+                    Some(_) => link.last_rx = ctx.now,
+                    None => return Ok(out),
+                }
+            }
+            // open: subscriptions go out before anything else
+            link.phase = Phase::Open;
+            link.last_rx = ctx.now;
+            if let Some(w) = link.watchdog {
+                ctx.timers.reschedule(w, Nanos(ctx.now.0.saturating_add(ctx.cfg.stale_after.0)));
+            }
+            for sub in subscriptions.iter() {
+                codec.encode(OP_TEXT, sub, rng.next_u32()).map_err(CloseReason::Protocol)?;
+            }
+            stats.opens = stats.opens.saturating_add(1);
+            // promotion and events happen in after_pump, then this link is pumped again
+            out.opened = true;
+            return Ok(out);
+        }
+        loop {
+            loop {
+                match codec.next_event(hold, rng.next_u32()) {
+                    Ok(None) => break,
+                    Ok(Some(WsEvent::Message(kind, payload))) => {
+                        stats.messages = stats.messages.saturating_add(1);
+                        out.delivered = true;
+                        out.shutdown_seen |= payload.starts_with(b"{\"e\":\"serverShutdown\"");
+                        sink.on_message(*id, kind, payload);
+                    }
+                    Ok(Some(WsEvent::Ping)) => stats.pings = stats.pings.saturating_add(1),
+                    Ok(Some(WsEvent::Pong)) => {}
+                    Ok(Some(WsEvent::Close(code))) => {
+                        let _ = flush_tx(codec, &mut link.transport);
+                        return Err(link.closing.unwrap_or(CloseReason::ServerClose(code)));
+                    }
+                    Ok(Some(WsEvent::Held)) => {
+                        out.held = true;
+                        break;
+                    }
+                    Err(p) => return Err(CloseReason::Protocol(p)),
+                }
+            }
+            flush_tx(codec, &mut link.transport)?;
+            if out.held {
+                return Ok(out);
+            }
+            match read_into(codec, &mut link.transport) {
+                Ok(Some(n)) => {
+                    link.last_rx = ctx.now;
+                    stats.bytes_in = stats.bytes_in.saturating_add(n as u64);
+                }
+                Ok(None) => return Ok(out),
+                Err(reason) => return Err(link.closing.unwrap_or(reason)),
+            }
+        }
+    }
+
+    /// Acts on what a pump found, or ends the link it failed on.
+    fn after_pump<S: FrameSink>(
+        &mut self,
+        slot: usize,
+        result: Result<Pumped, CloseReason>,
+        ctx: &mut Ctx<'_>,
+        sink: &mut S,
+    ) {
+        let pumped = match result {
+            Ok(p) => p,
+            Err(reason) => return self.end_link(slot, reason, ctx, sink),
+        };
+        if pumped.opened {
+            if self.active.is_none() {
+                self.promote(slot, ConnEvent::Opened, ctx, sink);
+            } else {
+                // a replacement: pump it once more to send the subscriptions
+                // and find its first frame (bytes after the 101 may be waiting)
+                self.kick = Some(slot);
+            }
+        }
+        if pumped.delivered && self.active == Some(slot) {
+            // only a link that carried data proves the server is healthy
+            self.backoff.reset();
+        }
+        if pumped.held {
+            self.on_held(slot, ctx);
+        }
+        if pumped.shutdown_seen {
+            self.rotate(ctx, sink);
+        }
+    }
+
+    /// The replacement in `slot` has its first data frame waiting: after the
+    /// configured overlap (both links live), the old link is closed.
+    fn on_held(&mut self, slot: usize, ctx: &mut Ctx<'_>) {
+        let overlap = ctx.cfg.rotation_overlap;
+        let key = self.watchdog_key(slot);
+        let Some(link) = self.slots.get_mut(slot).and_then(|s| s.link.as_mut()) else { return };
+        if link.retire_at.is_some() {
+            return;
+        }
+        let at = Nanos(ctx.now.0.saturating_add(overlap.0));
+        link.retire_at = Some(at);
+        if overlap.0 == 0 {
+            link.retire_started = true;
+            self.retire_active(ctx);
+            return;
+        }
+        if let Some(w) = link.watchdog.take() {
+            ctx.timers.cancel(w);
+        }
+        link.watchdog = ctx.timers.schedule(at, key).ok();
+    }
+
+    /// Makes `slot` the active link and arms its rotation.
+    fn promote<S: FrameSink>(&mut self, slot: usize, event: ConnEvent, ctx: &mut Ctx<'_>, sink: &mut S) {
+        self.active = Some(slot);
+        if self.pending == Some(slot) {
+            self.pending = None;
+        }
+        if let Some(t) = self.conn_timer.take() {
+            ctx.timers.cancel(t);
+        }
+        let at = Nanos(ctx.now.0.saturating_add(ctx.cfg.rotate_after.0));
+        self.conn_timer = ctx.timers.schedule(at, TimerKey::Conn { conn: self.id.0 }).ok();
+        sink.on_event(self.id, event);
+        self.kick = Some(slot);
+    }
+
+    /// Sends a close frame and waits (bounded) for the server's answer.
+    fn begin_close(&mut self, slot: usize, reason: CloseReason, ctx: &mut Ctx<'_>) {
+        let mask = self.rng.next_u32();
+        let key = self.watchdog_key(slot);
+        let Some(Slot { codec, link: Some(link) }) = self.slots.get_mut(slot) else { return };
+        link.closing = Some(reason);
+        link.phase = Phase::Closing;
+        if codec.send_close(1000, mask).is_err() {
+            link.failed = Some(reason);
+        } else if let Err(e) = flush_tx(codec, &mut link.transport) {
+            link.failed = Some(e);
+        }
+        let at = if link.failed.is_some() { ctx.now } else { Nanos(ctx.now.0.saturating_add(ctx.cfg.close_timeout.0)) };
+        if let Some(w) = link.watchdog.take() {
+            ctx.timers.cancel(w);
+        }
+        link.watchdog = ctx.timers.schedule(at, key).ok();
+    }
+
+    /// Drops the link in `slot` and decides what follows.
+    fn end_link<S: FrameSink>(&mut self, slot: usize, reason: CloseReason, ctx: &mut Ctx<'_>, sink: &mut S) {
+        let was_active = self.active == Some(slot);
+        let was_pending = self.pending == Some(slot);
+        self.teardown(slot, ctx);
+        match reason {
+            CloseReason::Protocol(_) => self.stats.protocol_errors = self.stats.protocol_errors.saturating_add(1),
+            CloseReason::Stale => self.stats.stale = self.stats.stale.saturating_add(1),
+            CloseReason::ServerClose(_) | CloseReason::Rotated | CloseReason::Local => {}
+            _ => self.stats.link_failures = self.stats.link_failures.saturating_add(1),
+        }
+        if was_active {
+            self.active = None;
+            let pending_open = self.pending.filter(|p| self.slot_link(*p).is_some_and(|l| l.phase == Phase::Open));
+            match (reason, pending_open) {
+                (CloseReason::Rotated, Some(p)) => {
+                    self.stats.rotations = self.stats.rotations.saturating_add(1);
+                    self.promote(p, ConnEvent::Rotated, ctx, sink);
+                }
+                (_, Some(p)) => {
+                    sink.on_event(self.id, ConnEvent::Closed(reason));
+                    self.promote(p, ConnEvent::Opened, ctx, sink);
+                }
+                (_, None) => sink.on_event(self.id, ConnEvent::Closed(reason)),
+            }
+        } else if was_pending {
+            self.pending = None;
+        }
+        if !self.wanted || self.pending.is_some() {
+            return;
+        }
+        if self.active.is_none() {
+            self.schedule_retry(reason, ctx, sink);
+        } else if was_pending {
+            // a failed rotation: the old link still serves; try again later, quietly
+            let delay = self.backoff.next_delay();
+            if let Some(t) = self.conn_timer.take() {
+                ctx.timers.cancel(t);
+            }
+            let at = Nanos(ctx.now.0.saturating_add(delay.0));
+            self.conn_timer = ctx.timers.schedule(at, TimerKey::Conn { conn: self.id.0 }).ok();
+        }
+    }
+
+    /// Schedules a reconnect after the next backoff delay.
+    fn schedule_retry<S: FrameSink>(&mut self, reason: CloseReason, ctx: &mut Ctx<'_>, sink: &mut S) {
+        if !self.wanted {
+            return;
+        }
+        if let Some(t) = self.conn_timer.take() {
+            ctx.timers.cancel(t);
+        }
+        let delay = self.backoff.next_delay();
+        let at = Nanos(ctx.now.0.saturating_add(delay.0));
+        self.conn_timer = ctx.timers.schedule(at, TimerKey::Conn { conn: self.id.0 }).ok();
+        self.stats.reconnects = self.stats.reconnects.saturating_add(1);
+        sink.on_event(self.id, ConnEvent::Reconnecting { attempt: self.backoff.attempts(), delay, after: reason });
+    }
+
+    /// Closes the socket of `slot` and frees its timers; keeps the buffers.
+    fn teardown(&mut self, slot: usize, ctx: &mut Ctx<'_>) {
+        let Some(s) = self.slots.get_mut(slot) else { return };
+        s.codec.reset();
+        let Some(mut link) = s.link.take() else { return };
+        if let Some(w) = link.watchdog.take() {
+            ctx.timers.cancel(w);
+        }
+        if link.failed.is_none() {
+            link.transport.close_notify();
+        }
+        let _ = ctx.registry.deregister(link.transport.socket());
+        if self.kick == Some(slot) {
+            self.kick = None;
+        }
+    }
+}
+
+/// Writes queued frames until done or the socket would block.
+fn flush_tx(codec: &mut WsCodec, transport: &mut Transport) -> Result<(), CloseReason> {
+    loop {
+        let pending = codec.tx_pending();
+        if pending.is_empty() {
+            break;
+        }
+        match transport.write(pending) {
+            Ok(0) => return Err(CloseReason::Io(std::io::ErrorKind::WriteZero)),
+            Ok(n) => codec.tx_consume(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(io_reason(&e)),
+        }
+    }
+    transport.flush().map_err(|e| io_reason(&e))
+}
+
+/// One socket read into the codec: `Some(n)`, or `None` on `WouldBlock`.
+fn read_into(codec: &mut WsCodec, transport: &mut Transport) -> Result<Option<usize>, CloseReason> {
+    let space = codec.rx_space();
+    if space.is_empty() {
+        return Err(CloseReason::Protocol(ProtocolError::MessageTooBig));
+    }
+    match transport.read(space) {
+        Ok(0) => Err(CloseReason::Eof),
+        Ok(n) => {
+            codec.rx_filled(n);
+            Ok(Some(n))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(io_reason(&e)),
+    }
+}
+
+/// TLS failures surface as `InvalidData` from the transport.
+fn io_reason(e: &std::io::Error) -> CloseReason {
+    if e.kind() == std::io::ErrorKind::InvalidData { CloseReason::Tls } else { CloseReason::Io(e.kind()) }
+}
