@@ -396,3 +396,67 @@ fn rotation_opens_the_new_link_first_and_loses_no_frame() {
         rec.messages.len()
     );
 }
+
+/// A server that goes silent is dropped as stale; one that never answers the
+/// upgrade hits the connect timeout; both are retried. Caller timers fire.
+#[test]
+fn stale_links_and_connect_timeouts_are_retried_and_user_timers_fire() {
+    const MS: u64 = 1_000_000;
+    let (l, port) = listener();
+    thread::spawn(move || {
+        // 1: open, one message, then silence (no pings either)
+        let mut ws = accept(&l, None);
+        ws.send(Message::text("hello")).unwrap();
+        // 2: TCP accepted, upgrade request never answered
+        let (_silent, _) = l.accept().unwrap();
+        // 3: a healthy one
+        let mut ws3 = accept(&l, None);
+        ws3.send(Message::text("again")).unwrap();
+        thread::sleep(Duration::from_secs(3));
+        drop(ws);
+    });
+    let cfg = NetConfig {
+        stale_after: Nanos(200 * MS),
+        connect_timeout: Nanos(200 * MS),
+        rotation_overlap: Nanos(10 * MS),
+        ..fast_config()
+    };
+    let mut net = EventLoop::new(cfg).unwrap();
+    let conn =
+        net.add_connection(ConnSpec { url: format!("ws://127.0.0.1:{port}/ws"), subscriptions: vec![] }).unwrap();
+    let clock = SystemClock::new();
+    let mut rec = TimerRecorder::default();
+    net.connect(conn, &clock, &mut rec).unwrap();
+    let start = clock.monotonic();
+    net.schedule(Nanos(start.0 + 50 * MS), 7).unwrap();
+    let cancelled = net.schedule(Nanos(start.0 + 60 * MS), 8).unwrap();
+    assert!(net.cancel(cancelled));
+    run_until(&mut net, &clock, &mut rec, 10, |_, r| r.inner.texts().iter().any(|t| t == "again"));
+    let events: Vec<_> = rec.inner.events.iter().map(|e| e.1).collect();
+    assert_eq!(events[0], ConnEvent::Opened);
+    assert_eq!(events[1], ConnEvent::Closed(CloseReason::Stale));
+    assert!(matches!(events[2], ConnEvent::Reconnecting { after: CloseReason::Stale, .. }));
+    assert!(matches!(events[3], ConnEvent::Reconnecting { after: CloseReason::ConnectTimeout, .. }));
+    assert_eq!(events[4], ConnEvent::Opened);
+    let stats = net.stats(conn).unwrap();
+    assert_eq!((stats.stale, stats.link_failures, stats.opens), (1, 1, 2));
+    assert_eq!(rec.timers, vec![7]);
+}
+
+#[derive(Default)]
+struct TimerRecorder {
+    inner: Recorder,
+    timers: Vec<u64>,
+}
+
+impl odex_runtime::net::FrameSink for TimerRecorder {
+    fn on_message(&mut self, conn: odex_runtime::net::ConnId, kind: MessageKind, payload: &[u8]) {
+        self.inner.on_message(conn, kind, payload);
+    }
+    fn on_event(&mut self, conn: odex_runtime::net::ConnId, event: ConnEvent) {
+        self.inner.on_event(conn, event);
+    }
+    fn on_timer(&mut self, key: u64) {
+        self.timers.push(key);
+    }
+}
