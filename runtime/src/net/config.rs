@@ -119,8 +119,9 @@ impl NetConfig {
     }
 }
 
-/// Network timers one connection can hold at once (2 links x {deadline, stale}
-/// share slots with rotation and backoff; see `conn.rs`).
+/// Timer slots reserved per connection: one watchdog per link slot (connect
+/// timeout, stale check or close timeout, by phase), one connection timer
+/// (reconnect backoff or rotation), and one spare.
 pub(crate) const TIMERS_PER_CONNECTION: usize = 4;
 
 /// One websocket connection the loop keeps open.

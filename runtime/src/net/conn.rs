@@ -199,7 +199,6 @@ impl Connection {
             let open = self.slot_link(slot).is_some_and(|l| l.phase == Phase::Open);
             if open {
                 self.begin_close(slot, CloseReason::Local, ctx);
-                self.after_pump(slot, Ok(Pumped::default()), ctx, sink);
             } else if self.slot_link(slot).is_some_and(|l| l.phase != Phase::Closing) {
                 self.end_link(slot, CloseReason::Local, ctx, sink);
             }
@@ -210,7 +209,9 @@ impl Connection {
     /// Queues a data message on the open link and writes what the socket takes.
     ///
     /// # Errors
-    /// [`NetError::NotOpen`], or [`NetError::WriteBufferFull`] (nothing queued).
+    /// [`NetError::NotOpen`], [`NetError::WriteBufferFull`] (nothing queued;
+    /// try after the next poll), [`NetError::MessageTooBig`] (larger than the
+    /// whole send buffer).
     pub fn send(
         &mut self,
         kind: MessageKind,
@@ -223,7 +224,10 @@ impl Connection {
         let mask = self.rng.next_u32();
         let opcode = if kind == MessageKind::Text { OP_TEXT } else { OP_BINARY };
         let s = self.slots.get_mut(slot).ok_or(NetError::NotOpen(id))?;
-        s.codec.encode(opcode, payload, mask).map_err(|_| NetError::WriteBufferFull(id))?;
+        s.codec.encode(opcode, payload, mask).map_err(|e| match e {
+            ProtocolError::MessageTooBig => NetError::MessageTooBig(id),
+            _ => NetError::WriteBufferFull(id),
+        })?;
         let Some(link) = s.link.as_mut() else { return Err(NetError::NotOpen(id)) };
         if let Err(reason) = flush_tx(&mut s.codec, &mut link.transport) {
             // the read path or the watchdog ends it; make the watchdog fire now
@@ -340,7 +344,7 @@ impl Connection {
             Ok(()) => self.pending = Some(slot),
             Err(reason) => {
                 self.stats.link_failures = self.stats.link_failures.saturating_add(1);
-                self.schedule_retry(reason, ctx, sink);
+                self.retry_later(reason, ctx, sink);
             }
         }
     }
@@ -606,17 +610,24 @@ impl Connection {
         if !self.wanted || self.pending.is_some() {
             return;
         }
+        if self.active.is_none() || was_pending {
+            self.retry_later(reason, ctx, sink);
+        }
+    }
+
+    /// After a failure: a reconnect (announced) when no link serves, or a
+    /// quiet new rotation attempt when the old link still does.
+    fn retry_later<S: FrameSink>(&mut self, reason: CloseReason, ctx: &mut Ctx<'_>, sink: &mut S) {
         if self.active.is_none() {
             self.schedule_retry(reason, ctx, sink);
-        } else if was_pending {
-            // a failed rotation: the old link still serves; try again later, quietly
-            let delay = self.backoff.next_delay();
-            if let Some(t) = self.conn_timer.take() {
-                ctx.timers.cancel(t);
-            }
-            let at = Nanos(ctx.now.0.saturating_add(delay.0));
-            self.conn_timer = ctx.timers.schedule(at, TimerKey::Conn { conn: self.id.0 }).ok();
+            return;
         }
+        let delay = self.backoff.next_delay();
+        if let Some(t) = self.conn_timer.take() {
+            ctx.timers.cancel(t);
+        }
+        let at = Nanos(ctx.now.0.saturating_add(delay.0));
+        self.conn_timer = ctx.timers.schedule(at, TimerKey::Conn { conn: self.id.0 }).ok();
     }
 
     /// Schedules a reconnect after the next backoff delay.

@@ -94,6 +94,9 @@ pub enum NetError {
     /// The outgoing buffer cannot take the message now.
     #[error("write buffer full on connection {0}")]
     WriteBufferFull(u16),
+    /// The message is larger than the whole send buffer (`NetConfig::write_buffer`).
+    #[error("message larger than the send buffer on connection {0}")]
+    MessageTooBig(u16),
     /// The timer queue is full.
     #[error("timer queue full")]
     TimersFull,

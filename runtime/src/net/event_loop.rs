@@ -108,7 +108,8 @@ impl EventLoop {
     /// then written as far as the socket takes it).
     ///
     /// # Errors
-    /// [`NetError::NotOpen`], [`NetError::WriteBufferFull`], [`NetError::UnknownConnection`].
+    /// [`NetError::NotOpen`], [`NetError::WriteBufferFull`] (retry after the
+    /// next poll), [`NetError::MessageTooBig`], [`NetError::UnknownConnection`].
     pub fn send_text<C: Clock>(&mut self, conn: ConnId, payload: &[u8], clock: &C) -> Result<(), NetError> {
         self.send(conn, MessageKind::Text, payload, clock)
     }

@@ -640,3 +640,99 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn server_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![(u8::from(fin) << 7) | opcode];
+        if payload.len() < 126 {
+            f.push(payload.len() as u8);
+        } else {
+            f.push(126);
+            f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        }
+        f.extend_from_slice(payload);
+        f
+    }
+
+    proptest! {
+        // fixed seed: CI runs are reproducible
+        #![proptest_config(ProptestConfig {
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x6f646578),
+            cases: 512,
+            ..ProptestConfig::default()
+        })]
+
+        /// A message split into any fragments, with pings between them, and
+        /// fed in any read sizes comes out whole, once, with a pong per ping.
+        #[test]
+        fn fragmented_messages_survive_any_split(
+            payload in proptest::collection::vec(any::<u8>(), 0..3000),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+            reads in proptest::collection::vec(1usize..700, 1..20),
+            pings in any::<bool>(),
+        ) {
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(payload.len() + 1)).collect();
+            points.push(0);
+            points.push(payload.len());
+            points.sort_unstable();
+            points.dedup();
+            let mut wire = Vec::new();
+            let pieces = points.windows(2).count().max(1);
+            for (i, w) in points.windows(2).enumerate().chain(std::iter::once((0, &[0usize, 0][..])).filter(|_| payload.is_empty())) {
+                let op = if i == 0 { OP_BINARY } else { OP_CONTINUATION };
+                wire.extend(server_frame(i + 1 == pieces, op, &payload[w[0]..w[1]]));
+                if pings {
+                    wire.extend(server_frame(true, OP_PING, &[i as u8]));
+                }
+            }
+            let mut c = WsCodec::new(4096, 512, 4096);
+            let (mut at, mut r, mut got, mut pongs) = (0, 0, Vec::new(), 0);
+            while at < wire.len() {
+                let n = reads[r % reads.len()].min(wire.len() - at);
+                r += 1;
+                let space = c.rx_space();
+                let n = n.min(space.len());
+                space[..n].copy_from_slice(&wire[at..at + n]);
+                c.rx_filled(n);
+                at += n;
+                while let Some(ev) = c.next_event(false, 0x0102_0304).unwrap() {
+                    match ev {
+                        WsEvent::Message(kind, m) => {
+                            prop_assert_eq!(kind, MessageKind::Binary);
+                            got.push(m.to_vec());
+                        }
+                        WsEvent::Ping => pongs += 1,
+                        other => prop_assert!(false, "unexpected {:?}", other),
+                    }
+                }
+            }
+            prop_assert_eq!(got, vec![payload.clone()]);
+            prop_assert_eq!(pongs, if pings { pieces } else { 0 });
+        }
+
+        /// Arbitrary bytes never panic and never yield a message over the limit.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let mut c = WsCodec::new(300, 512, 512);
+            for chunk in bytes.chunks(97) {
+                let space = c.rx_space();
+                let n = chunk.len().min(space.len());
+                space[..n].copy_from_slice(&chunk[..n]);
+                c.rx_filled(n);
+                loop {
+                    match c.next_event(false, 0) {
+                        Ok(Some(WsEvent::Message(_, m))) => prop_assert!(m.len() <= 300),
+                        Ok(Some(_)) => {}
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                let pending = c.tx_pending().len();
+                c.tx_consume(pending);
+            }
+        }
+    }
+}
