@@ -336,7 +336,8 @@ fn rotation_opens_the_new_link_first_and_loses_no_frame() {
         });
     }
     const MS: u64 = 1_000_000;
-    let cfg = NetConfig { rotate_after: Nanos(400 * MS), ..fast_config() };
+    // a generous overlap: the test server sends in batches and may be descheduled under load
+    let cfg = NetConfig { rotate_after: Nanos(400 * MS), rotation_overlap: Nanos(100 * MS), ..fast_config() };
     let mut net = EventLoop::new(cfg).unwrap();
     let conn = net
         .add_connection(ConnSpec {
@@ -459,4 +460,27 @@ impl odex_runtime::net::FrameSink for TimerRecorder {
     fn on_timer(&mut self, key: u64) {
         self.timers.push(key);
     }
+}
+
+/// Host names resolve. Where `localhost` gives `::1` first (not on every
+/// machine) while the server listens on 127.0.0.1 only, this also shows a
+/// refused dial moving on to the next cached address.
+#[test]
+fn localhost_resolves_and_refused_addresses_fail_over() {
+    let (l, port) = listener();
+    thread::spawn(move || {
+        let mut ws = accept(&l, None);
+        ws.send(Message::text("here")).unwrap();
+        thread::sleep(Duration::from_secs(2));
+    });
+    let mut net = EventLoop::new(fast_config()).unwrap();
+    let conn =
+        net.add_connection(ConnSpec { url: format!("ws://localhost:{port}/ws"), subscriptions: vec![] }).unwrap();
+    let clock = SystemClock::new();
+    let mut rec = Recorder::default();
+    net.connect(conn, &clock, &mut rec).unwrap();
+    run_until(&mut net, &clock, &mut rec, 10, |_, r| r.texts().iter().any(|t| t == "here"));
+    let refused = rec.events.iter().filter(|e| matches!(e.1, ConnEvent::Reconnecting { .. })).count();
+    eprintln!("localhost: {refused} refused address(es) before 127.0.0.1");
+    net.close(conn, &clock, &mut rec).unwrap();
 }

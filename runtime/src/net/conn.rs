@@ -20,7 +20,7 @@
 //! replaced after a jittered exponential backoff, and the subscription
 //! messages are sent again on every open.
 
-use std::net::ToSocketAddrs as _;
+use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
@@ -133,6 +133,11 @@ pub struct Connection {
     stats: ConnStats,
     /// A slot to pump again after a promotion (its held bytes are waiting).
     kick: Option<usize>,
+    /// Resolved addresses of the endpoint, dialed round robin after failures.
+    addrs: Vec<SocketAddr>,
+    next_addr: usize,
+    /// Resolve again at the next reconnect (a dial failed).
+    refresh_addrs: bool,
 }
 
 impl Connection {
@@ -160,6 +165,9 @@ impl Connection {
             rng: SeededRng::new(seed.rotate_left(17)),
             stats: ConnStats::default(),
             kick: None,
+            addrs: Vec::new(),
+            next_addr: 0,
+            refresh_addrs: false,
         }
     }
 
@@ -344,17 +352,15 @@ impl Connection {
             Ok(()) => self.pending = Some(slot),
             Err(reason) => {
                 self.stats.link_failures = self.stats.link_failures.saturating_add(1);
+                self.next_addr = self.next_addr.wrapping_add(1);
+                self.refresh_addrs = true;
                 self.retry_later(reason, ctx, sink);
             }
         }
     }
 
     fn open_link(&mut self, slot: usize, ctx: &mut Ctx<'_>) -> Result<(), CloseReason> {
-        let addr = (self.endpoint.host.as_str(), self.endpoint.port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or(CloseReason::Resolve)?;
+        let addr = self.address()?;
         let mut sock = TcpStream::connect(addr).map_err(|e| CloseReason::Io(e.kind()))?;
         ctx.registry
             .register(&mut sock, token(self.id.0, slot), Interest::READABLE | Interest::WRITABLE)
@@ -387,6 +393,31 @@ impl Connection {
             retire_started: false,
         });
         Ok(())
+    }
+
+    /// The address to dial. Resolution (blocking `getaddrinfo`) happens only
+    /// when nothing is cached or after a failure while no link serves; a
+    /// rotation, with the old link still delivering, dials the cached
+    /// addresses (round robin after failures) and never blocks the loop on DNS.
+    fn address(&mut self) -> Result<SocketAddr, CloseReason> {
+        let serving = self.active.is_some();
+        if self.addrs.is_empty() || (self.refresh_addrs && !serving) {
+            match (self.endpoint.host.as_str(), self.endpoint.port).to_socket_addrs() {
+                Ok(found) => {
+                    self.addrs.clear();
+                    self.addrs.extend(found);
+                    self.refresh_addrs = false;
+                }
+                // keep dialing what we had, if anything
+                Err(_) if !self.addrs.is_empty() => {}
+                Err(_) => return Err(CloseReason::Resolve),
+            }
+        }
+        let len = self.addrs.len();
+        if len == 0 {
+            return Err(CloseReason::Resolve);
+        }
+        self.addrs.get(self.next_addr % len).copied().ok_or(CloseReason::Resolve)
     }
 
     /// Reads, parses and delivers until the socket would block.
@@ -606,6 +637,14 @@ impl Connection {
             }
         } else if was_pending {
             self.pending = None;
+            if matches!(
+                reason,
+                CloseReason::Io(_) | CloseReason::ConnectTimeout | CloseReason::Tls | CloseReason::Resolve
+            ) {
+                // dial the next address, and look the name up again when nothing serves
+                self.next_addr = self.next_addr.wrapping_add(1);
+                self.refresh_addrs = true;
+            }
         }
         if !self.wanted || self.pending.is_some() {
             return;
