@@ -490,7 +490,7 @@ impl Connection {
                     Ok(Some(WsEvent::Message(kind, payload))) => {
                         stats.messages = stats.messages.saturating_add(1);
                         out.delivered = true;
-                        out.shutdown_seen |= payload.starts_with(b"{\"e\":\"serverShutdown\"");
+                        out.shutdown_seen |= is_server_shutdown(payload);
                         sink.on_message(*id, kind, payload);
                     }
                     Ok(Some(WsEvent::Ping)) => stats.pings = stats.pings.saturating_add(1),
@@ -702,6 +702,14 @@ impl Connection {
     }
 }
 
+/// A `serverShutdown` notice, raw (market streams) or wrapped in `event`
+/// (WebSocket API). Two prefix compares: other messages differ within a few
+/// bytes, so this costs next to nothing per message. Wrapped in a combined
+/// stream it is not seen here; the codec then calls `EventLoop::rotate`.
+fn is_server_shutdown(payload: &[u8]) -> bool {
+    payload.starts_with(b"{\"e\":\"serverShutdown\"") || payload.starts_with(b"{\"event\":{\"e\":\"serverShutdown\"")
+}
+
 /// Writes queued frames until done or the socket would block.
 fn flush_tx(codec: &mut WsCodec, transport: &mut Transport) -> Result<(), CloseReason> {
     loop {
@@ -739,4 +747,25 @@ fn read_into(codec: &mut WsCodec, transport: &mut Transport) -> Result<Option<us
 /// TLS failures surface as `InvalidData` from the transport.
 fn io_reason(e: &std::io::Error) -> CloseReason {
     if e.kind() == std::io::ErrorKind::InvalidData { CloseReason::Tls } else { CloseReason::Io(e.kind()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_shutdown_is_recognised_raw_and_wrapped_only() {
+        assert!(is_server_shutdown(br#"{"e":"serverShutdown","E":1770123456789}"#));
+        assert!(is_server_shutdown(br#"{"event":{"e":"serverShutdown","E":1770123456789}}"#));
+        assert!(!is_server_shutdown(br#"{"u":400900217,"s":"BNBUSDT","b":"25.35190000"}"#));
+        assert!(!is_server_shutdown(br#"{"e":"trade","E":1}"#));
+        assert!(!is_server_shutdown(b""));
+    }
+
+    #[test]
+    fn tokens_map_connection_and_slot() {
+        assert_eq!(token(0, 0), Token(0));
+        assert_eq!(token(0, 1), Token(1));
+        assert_eq!(token(3, 1), Token(7));
+    }
 }

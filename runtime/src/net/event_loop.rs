@@ -88,7 +88,8 @@ impl EventLoop {
     }
 
     /// Replaces the link of `conn` without a gap (call it when the codec sees
-    /// `serverShutdown` wrapped in a combined stream; a raw one is seen here).
+    /// `serverShutdown` wrapped in a combined stream; raw and WebSocket API ones
+    /// are seen by the loop itself).
     ///
     /// # Errors
     /// [`NetError::UnknownConnection`].
