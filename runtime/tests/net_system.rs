@@ -484,3 +484,51 @@ fn localhost_resolves_and_refused_addresses_fail_over() {
     eprintln!("localhost: {refused} refused address(es) before 127.0.0.1");
     net.close(conn, &clock, &mut rec).unwrap();
 }
+
+/// Reconnect timing runs on the Clock seam: with a simulated clock nothing
+/// is retried until the clock passes the backoff delay, delays follow the
+/// equal-jitter bounds, and a second run with the same seed repeats them.
+#[test]
+fn reconnect_backoff_runs_on_the_sim_clock_and_is_reproducible() {
+    use odex_runtime::clock::SimClock;
+    const MS: u64 = 1_000_000;
+    let run = || {
+        let (l, port) = listener();
+        drop(l); // nobody listens: every dial is refused
+        let cfg = NetConfig { backoff_base: Nanos(10 * MS), backoff_max: Nanos(80 * MS), seed: 42, ..fast_config() };
+        let mut net = EventLoop::new(cfg).unwrap();
+        let conn =
+            net.add_connection(ConnSpec { url: format!("ws://127.0.0.1:{port}/ws"), subscriptions: vec![] }).unwrap();
+        let clock = SimClock::new(Nanos(1_000 * MS));
+        let mut rec = Recorder::default();
+        net.connect(conn, &clock, &mut rec).unwrap();
+        let mut delays = Vec::new();
+        for attempt in 1..=6u32 {
+            // the refusal arrives as a socket event; real time passes, simulated time does not
+            let mut spins = 0;
+            while rec.events.len() < attempt as usize {
+                net.poll_once(&clock, &mut rec, Some(Duration::from_millis(1))).unwrap();
+                spins += 1;
+                assert!(spins < 5_000, "no refusal seen");
+            }
+            let ConnEvent::Reconnecting { attempt: a, delay, after } = rec.events[attempt as usize - 1].1 else {
+                panic!("{:?}", rec.events)
+            };
+            assert_eq!(a, attempt);
+            assert_eq!(after, CloseReason::Io(std::io::ErrorKind::ConnectionRefused));
+            let cap = ((10 * MS) << (attempt - 1)).min(80 * MS);
+            assert!(delay.0 >= cap / 2 && delay.0 <= cap, "attempt {attempt}: {delay:?} outside [{}, {cap}]", cap / 2);
+            // one nanosecond short of the deadline: no new attempt
+            clock.advance(Nanos(delay.0 - 1));
+            for _ in 0..20 {
+                net.poll_once(&clock, &mut rec, Some(Duration::from_millis(1))).unwrap();
+            }
+            assert_eq!(rec.events.len(), attempt as usize, "retried before the backoff delay");
+            clock.advance(Nanos(1));
+            delays.push(delay);
+        }
+        assert_eq!(net.stats(conn).unwrap().reconnects, 6);
+        delays
+    };
+    assert_eq!(run(), run());
+}
