@@ -337,14 +337,16 @@ fn rotation_opens_the_new_link_first_and_loses_no_frame() {
     }
     const MS: u64 = 1_000_000;
     // a generous overlap: the test server sends in batches and may be descheduled under load
-    let cfg = NetConfig { rotate_after: Nanos(400 * MS), rotation_overlap: Nanos(100 * MS), ..fast_config() };
+    let cfg = NetConfig {
+        rotate_after: Nanos(400 * MS),
+        rotation_overlap: Nanos(100 * MS),
+        subscription_interval: Nanos(30 * MS),
+        ..fast_config()
+    };
     let mut net = EventLoop::new(cfg).unwrap();
-    let conn = net
-        .add_connection(ConnSpec {
-            url: format!("ws://127.0.0.1:{port}/ws"),
-            subscriptions: vec![SUB.as_bytes().to_vec()],
-        })
-        .unwrap();
+    // two paced subscriptions: the overlap must count from after the second
+    let subscriptions = vec![SUB.as_bytes().to_vec(), br#"{"method":"SUBSCRIBE","params":["x"],"id":2}"#.to_vec()];
+    let conn = net.add_connection(ConnSpec { url: format!("ws://127.0.0.1:{port}/ws"), subscriptions }).unwrap();
     let clock = SystemClock::new();
     let mut rec = Recorder::default();
     net.connect(conn, &clock, &mut rec).unwrap();
@@ -531,4 +533,45 @@ fn reconnect_backoff_runs_on_the_sim_clock_and_is_reproducible() {
         delays
     };
     assert_eq!(run(), run());
+}
+
+/// Subscriptions go out one per `subscription_interval` (Binance allows 5
+/// control messages per second), in order, and again after a reconnect.
+#[test]
+fn subscriptions_are_paced_and_resent_after_a_reconnect() {
+    const MS: u64 = 1_000_000;
+    let (l, port) = listener();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let clock = SystemClock::new();
+        for _ in 0..2 {
+            let mut ws = accept(&l, None);
+            let mut got = Vec::new();
+            while got.len() < 3 {
+                let text = read_text(&mut ws);
+                got.push((text, clock.monotonic()));
+            }
+            ws.send(Message::text("subscribed")).unwrap();
+            tx.send(got).unwrap();
+            // then drop: the client reconnects and subscribes again
+        }
+        thread::sleep(Duration::from_secs(2));
+    });
+    let cfg = NetConfig { subscription_interval: Nanos(100 * MS), ..fast_config() };
+    let mut net = EventLoop::new(cfg).unwrap();
+    let subs = ["a", "b", "c"].map(|s| s.as_bytes().to_vec()).to_vec();
+    let conn = net.add_connection(ConnSpec { url: format!("ws://127.0.0.1:{port}/ws"), subscriptions: subs }).unwrap();
+    let clock = SystemClock::new();
+    let mut rec = Recorder::default();
+    net.connect(conn, &clock, &mut rec).unwrap();
+    run_until(&mut net, &clock, &mut rec, 10, |_, r| r.texts().iter().filter(|t| *t == "subscribed").count() == 2);
+    for round in rx.iter().take(2) {
+        let texts: Vec<_> = round.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(texts, ["a", "b", "c"]);
+        for pair in round.windows(2) {
+            let gap = pair[1].1.0 - pair[0].1.0;
+            assert!(gap >= 90 * MS, "subscriptions {gap} ns apart");
+        }
+    }
+    net.close(conn, &clock, &mut rec).unwrap();
 }

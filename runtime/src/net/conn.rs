@@ -6,15 +6,16 @@
 //! used for a `pending` link: a reconnect, or a replacement during rotation.
 //!
 //! Rotation (age limit, `serverShutdown`, or [`EventLoop::rotate`](super::EventLoop::rotate))
-//! opens the replacement while the old link keeps delivering. Once the new
-//! link is open and subscribed, it is *held*: its first data frame stays
-//! unparsed in its buffer (later bytes wait in the kernel). That frame
-//! proves the server is streaming to it; after `rotation_overlap` more (so
-//! whatever the server had queued on the old link is out), the old link is
-//! closed. Everything the old link received up to its close is delivered,
-//! then the new link resumes from its first frame. The two overlap in time,
-//! so nothing is missed and delivery stays in order; the overlap repeats
-//! some messages, which consumers drop by exchange sequence number.
+//! opens the replacement while the old link keeps delivering. The new link
+//! sends its (paced) subscriptions and is *held*: its first data frame stays
+//! unparsed in its buffer, later bytes wait in the kernel. Once data has come
+//! after the last subscription, the server is streaming to it; after
+//! `rotation_overlap` more (so whatever the server had queued on the old link
+//! is out), the old link is closed. Everything the old link received up to
+//! its close is delivered, then the new link resumes from its first frame.
+//! The two overlap in time, so nothing is missed and delivery stays in
+//! order; the overlap repeats some messages, which consumers drop by
+//! exchange sequence number.
 //!
 //! Failures end the link with a [`CloseReason`]; an ended active link is
 //! replaced after a jittered exponential backoff, and the subscription
@@ -99,6 +100,25 @@ struct Link {
     retire_at: Option<Nanos>,
     /// The old link's close was started.
     retire_started: bool,
+    /// Subscriptions sent so far on this link.
+    subs_sent: usize,
+    /// When the next subscription may go out (paced).
+    next_sub_at: Option<Nanos>,
+}
+
+impl Link {
+    /// The watchdog's next deadline: staleness, the end of a rotation
+    /// overlap, or the next paced subscription, whichever comes first.
+    fn next_deadline(&self, stale_after: Nanos) -> Nanos {
+        let mut next = Nanos(self.last_rx.0.saturating_add(stale_after.0));
+        if let Some(at) = self.retire_at.filter(|_| !self.retire_started) {
+            next = next.min(at);
+        }
+        if let Some(at) = self.next_sub_at {
+            next = next.min(at);
+        }
+        next
+    }
 }
 
 #[derive(Debug)]
@@ -278,20 +298,34 @@ impl Connection {
                 Phase::Connecting | Phase::Tls | Phase::Upgrading => Some(CloseReason::ConnectTimeout),
                 Phase::Closing => Some(link.closing.unwrap_or(CloseReason::Local)),
                 Phase::Open => {
-                    let mut next = Nanos(link.last_rx.0.saturating_add(stale_after.0));
-                    if let Some(at) = link.retire_at.filter(|_| !link.retire_started) {
-                        if at <= now {
-                            link.retire_started = true;
-                            retire = true;
-                        } else {
-                            next = next.min(at);
-                        }
+                    if link.retire_at.is_some_and(|at| at <= now) && !link.retire_started {
+                        link.retire_started = true;
+                        retire = true;
                     }
-                    if next <= now && !retire {
-                        Some(CloseReason::Stale)
-                    } else {
-                        link.watchdog = ctx.timers.schedule(next.max(now), key).ok();
-                        None
+                    let sent = match self.slots.get_mut(slot) {
+                        Some(Slot { codec, link: Some(link) }) => send_due_subscriptions(
+                            link,
+                            codec,
+                            &self.subscriptions,
+                            &mut self.rng,
+                            now,
+                            ctx.cfg.subscription_interval,
+                        )
+                        .and_then(|()| flush_tx(codec, &mut link.transport)),
+                        _ => Ok(()),
+                    };
+                    match (sent, self.slots.get_mut(slot).and_then(|s| s.link.as_mut())) {
+                        (Err(reason), _) => Some(reason),
+                        (Ok(()), Some(link)) => {
+                            let next = link.next_deadline(stale_after);
+                            if next <= now && link.last_rx.0.saturating_add(stale_after.0) <= now.0 {
+                                Some(CloseReason::Stale)
+                            } else {
+                                link.watchdog = ctx.timers.schedule(next.max(now), key).ok();
+                                None
+                            }
+                        }
+                        (Ok(()), None) => None,
                     }
                 }
             }
@@ -391,6 +425,8 @@ impl Connection {
             failed: None,
             retire_at: None,
             retire_started: false,
+            subs_sent: 0,
+            next_sub_at: None,
         });
         Ok(())
     }
@@ -469,14 +505,13 @@ impl Connection {
                     None => return Ok(out),
                 }
             }
-            // open: subscriptions go out before anything else
+            // open: the first subscription goes out before anything else,
+            // the rest paced by the watchdog
             link.phase = Phase::Open;
             link.last_rx = ctx.now;
+            send_due_subscriptions(link, codec, subscriptions, rng, ctx.now, ctx.cfg.subscription_interval)?;
             if let Some(w) = link.watchdog {
-                ctx.timers.reschedule(w, Nanos(ctx.now.0.saturating_add(ctx.cfg.stale_after.0)));
-            }
-            for sub in subscriptions.iter() {
-                codec.encode(OP_TEXT, sub, rng.next_u32()).map_err(CloseReason::Protocol)?;
+                ctx.timers.reschedule(w, link.next_deadline(ctx.cfg.stale_after));
             }
             stats.opens = stats.opens.saturating_add(1);
             // promotion and events happen in after_pump, then this link is pumped again
@@ -559,8 +594,11 @@ impl Connection {
     fn on_held(&mut self, slot: usize, ctx: &mut Ctx<'_>) {
         let overlap = ctx.cfg.rotation_overlap;
         let key = self.watchdog_key(slot);
+        let all_subscribed = self.subscriptions.len();
         let Some(link) = self.slots.get_mut(slot).and_then(|s| s.link.as_mut()) else { return };
-        if link.retire_at.is_some() {
+        // the overlap counts from data after the last subscription: the
+        // server answers it, so a later readiness event brings us back here
+        if link.retire_at.is_some() || link.subs_sent < all_subscribed {
             return;
         }
         let at = Nanos(ctx.now.0.saturating_add(overlap.0));
@@ -573,7 +611,7 @@ impl Connection {
         if let Some(w) = link.watchdog.take() {
             ctx.timers.cancel(w);
         }
-        link.watchdog = ctx.timers.schedule(at, key).ok();
+        link.watchdog = ctx.timers.schedule(link.next_deadline(ctx.cfg.stale_after).max(ctx.now), key).ok();
     }
 
     /// Makes `slot` the active link and arms its rotation.
@@ -700,6 +738,31 @@ impl Connection {
             self.kick = None;
         }
     }
+}
+
+/// Sends the subscriptions that are due on a freshly opened link: one now,
+/// then one per `interval` (Binance counts control messages against 5 per
+/// second per connection).
+fn send_due_subscriptions(
+    link: &mut Link,
+    codec: &mut WsCodec,
+    subscriptions: &[Vec<u8>],
+    rng: &mut SeededRng,
+    now: Nanos,
+    interval: Nanos,
+) -> Result<(), CloseReason> {
+    if link.next_sub_at.is_some_and(|at| at > now) {
+        return Ok(());
+    }
+    link.next_sub_at = None;
+    if let Some(sub) = subscriptions.get(link.subs_sent) {
+        codec.encode(OP_TEXT, sub, rng.next_u32()).map_err(CloseReason::Protocol)?;
+        link.subs_sent = link.subs_sent.saturating_add(1);
+        if link.subs_sent < subscriptions.len() {
+            link.next_sub_at = Some(Nanos(now.0.saturating_add(interval.0)));
+        }
+    }
+    Ok(())
 }
 
 /// A `serverShutdown` notice, raw (market streams) or wrapped in `event`
