@@ -412,11 +412,13 @@ fn stale_links_and_connect_timeouts_are_retried_and_user_timers_fire() {
         ws.send(Message::text("hello")).unwrap();
         // 2: TCP accepted, upgrade request never answered
         let (_silent, _) = l.accept().unwrap();
-        // 3: a healthy one
-        let mut ws3 = accept(&l, None);
-        ws3.send(Message::text("again")).unwrap();
-        thread::sleep(Duration::from_secs(3));
-        drop(ws);
+        // 3 on: healthy ones (more than one if the client gave up on a slow one)
+        let mut keep = vec![ws];
+        loop {
+            let mut healthy = accept(&l, None);
+            healthy.send(Message::text("again")).unwrap();
+            keep.push(healthy);
+        }
     });
     let cfg = NetConfig {
         stale_after: Nanos(200 * MS),
@@ -440,9 +442,11 @@ fn stale_links_and_connect_timeouts_are_retried_and_user_timers_fire() {
     assert_eq!(events[1], ConnEvent::Closed(CloseReason::Stale));
     assert!(matches!(events[2], ConnEvent::Reconnecting { after: CloseReason::Stale, .. }));
     assert!(matches!(events[3], ConnEvent::Reconnecting { after: CloseReason::ConnectTimeout, .. }));
-    assert_eq!(events[4], ConnEvent::Opened);
+    // under heavy load the healthy server may itself need more than 200 ms once
+    assert!(events[4..].contains(&ConnEvent::Opened), "{events:?}");
     let stats = net.stats(conn).unwrap();
-    assert_eq!((stats.stale, stats.link_failures, stats.opens), (1, 1, 2));
+    assert_eq!((stats.stale, stats.opens), (1, 2));
+    assert!(stats.link_failures >= 1);
     assert_eq!(rec.timers, vec![7]);
 }
 
