@@ -10,4 +10,5 @@
 pub mod clock;
 pub mod event;
 pub mod filters;
+pub mod net;
 pub mod order;
