@@ -7,6 +7,13 @@ scripts/bootstrap.sh
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
+# clippy, doc and the test build each resolve features differently, so cargo
+# runs torch-sys's build script (4 minutes of C++) once per kind of command.
+# With ccache, only the first one compiles.
+if command -v ccache >/dev/null && [ -z "${CXX:-}" ]; then
+    export CC="ccache gcc" CXX="ccache g++"
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -23,6 +30,10 @@ step "odex-runtime does not depend on LibTorch"
 scripts/check-runtime-deps.sh
 
 step "tests"
-cargo nextest run --workspace --locked --no-fail-fast
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+else
+    cargo test --workspace --locked --no-fail-fast --lib --bins --tests
+fi
 # nextest does not run doc tests
 cargo test --workspace --doc --locked
