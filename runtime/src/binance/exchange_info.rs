@@ -1,0 +1,1 @@
+//! `exchangeInfo` (cold path): per-symbol trading filters.
