@@ -345,7 +345,14 @@ impl<'a> Scanner<'a> {
         self.pos += 1;
         let start = self.pos;
         loop {
-            match self.peek() {
+            let rest = self.buf.get(self.pos..).unwrap_or_default();
+            // one tight search for the three bytes that matter inside a string
+            let Some(i) = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20) else {
+                self.pos = self.buf.len();
+                return Err(self.error(DecodeErrorKind::UnexpectedEnd));
+            };
+            self.pos += i;
+            match rest.get(i) {
                 Some(b'"') => {
                     let s = self.buf.get(start..self.pos).unwrap_or_default();
                     self.pos += 1;
@@ -359,8 +366,7 @@ impl<'a> Scanner<'a> {
                         return Err(self.error(DecodeErrorKind::UnexpectedEnd));
                     }
                 }
-                Some(b) if b < 0x20 => return Err(self.error(DecodeErrorKind::UnexpectedByte(b))),
-                Some(_) => self.pos += 1,
+                Some(&b) => return Err(self.error(DecodeErrorKind::UnexpectedByte(b))),
                 None => return Err(self.error(DecodeErrorKind::UnexpectedEnd)),
             }
         }
@@ -501,14 +507,22 @@ impl<'a> Scanner<'a> {
         Ok((s, at))
     }
 
+    #[inline]
+    fn decimal(&mut self) -> Result<i64, DecodeError> {
+        let (s, at) = self.decimal_raw()?;
+        match fast_decimal(s) {
+            Some(raw) => Ok(raw),
+            None => odex_shared::market::parse_raw(s).map_err(|e| decimal_error(e, at)),
+        }
+    }
+
     /// A decimal string (`"25.35190000"`) as a [`Price`].
     ///
     /// # Errors
     /// Not a string, or not a plain decimal with at most eight fractional digits.
     #[inline]
     pub fn price(&mut self) -> Result<Price, DecodeError> {
-        let (s, at) = self.decimal_raw()?;
-        Price::parse_bytes(s).map_err(|e| decimal_error(e, at))
+        self.decimal().map(Price::from_raw)
     }
 
     /// A decimal string as a [`Qty`].
@@ -517,8 +531,7 @@ impl<'a> Scanner<'a> {
     /// As [`Scanner::price`].
     #[inline]
     pub fn qty(&mut self) -> Result<Qty, DecodeError> {
-        let (s, at) = self.decimal_raw()?;
-        Qty::parse_bytes(s).map_err(|e| decimal_error(e, at))
+        self.decimal().map(Qty::from_raw)
     }
 
     /// A decimal string as an [`Amount`].
@@ -527,8 +540,7 @@ impl<'a> Scanner<'a> {
     /// As [`Scanner::price`].
     #[inline]
     pub fn amount(&mut self) -> Result<Amount, DecodeError> {
-        let (s, at) = self.decimal_raw()?;
-        Amount::parse_bytes(s).map_err(|e| decimal_error(e, at))
+        self.decimal().map(Amount::from_raw)
     }
 
     /// Skips one value of any type.
@@ -626,6 +638,47 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// Powers of ten that pad a fraction of `n` digits to eight.
+const PAD: [u64; 9] = [100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+
+/// The common case, `ddd.dddddddd` with at most 10 integer and 8 fraction
+/// digits (every Binance price and quantity), without the general
+/// parser's per-byte state machine. `None` sends anything else (signs,
+/// long inputs, errors) to `shared`'s parser, which decides and explains;
+/// the two agree wherever this returns `Some` (a property test checks it).
+#[inline]
+fn fast_decimal(s: &[u8]) -> Option<i64> {
+    let (int_part, frac_part) = match s.iter().position(|&b| b == b'.') {
+        Some(dot) => (s.get(..dot)?, s.get(dot + 1..)?),
+        None => (s, &[][..]),
+    };
+    if int_part.is_empty()
+        || int_part.len() > 10
+        || frac_part.len() > 8
+        || (frac_part.is_empty() && int_part.len() < s.len())
+    {
+        return None;
+    }
+    let mut int: u64 = 0;
+    for &b in int_part {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        int = int * 10 + u64::from(d);
+    }
+    let mut frac: u64 = 0;
+    for &b in frac_part {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        frac = frac * 10 + u64::from(d);
+    }
+    let raw = int * 100_000_000 + frac * PAD.get(frac_part.len())?;
+    i64::try_from(raw).ok()
+}
+
 fn decimal_error(e: DecimalError, string_start: usize) -> DecodeError {
     let at = match e {
         DecimalError::InvalidByte { at, .. } | DecimalError::TooPrecise { at } => string_start + at,
@@ -684,6 +737,25 @@ mod tests {
         let deep = [b'['; 100];
         assert_eq!(Scanner::new(&deep).skip_value().unwrap_err().kind, DecodeErrorKind::TooDeep);
         assert!(Scanner::new(b"\"abc\\").string().is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_decimal_agrees_with_the_general_parser(s in "[0-9.]{0,22}|-?[0-9]{1,11}(\\.[0-9]{0,10})?") {
+            if let Some(raw) = fast_decimal(s.as_bytes()) {
+                proptest::prop_assert_eq!(odex_shared::market::parse_raw(s.as_bytes()), Ok(raw));
+            }
+        }
+    }
+
+    #[test]
+    fn fast_decimal_takes_binance_strings() {
+        assert_eq!(fast_decimal(b"25.35190000"), Some(2_535_190_000));
+        assert_eq!(fast_decimal(b"9999999999.99999999"), Some(999_999_999_999_999_999));
+        assert_eq!(fast_decimal(b"0"), Some(0));
+        for other in [&b"5."[..], b".5", b"", b"1.000000000", b"-1", b"12345678901", b"1e5", b"1.2.3"] {
+            assert_eq!(fast_decimal(other), None, "{other:?}");
+        }
     }
 
     #[test]
