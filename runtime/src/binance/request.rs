@@ -2,8 +2,9 @@
 //!
 //! [`encode_into`] writes one request frame
 //! `{"id":N,"method":"..","params":{..}}` into a caller-provided buffer.
-//! Parameters are gathered into a small fixed array, sorted by name (byte
-//! order, as Binance signs them) and written once: each value's bytes go to
+//! Parameters go into one slot per known name; the names are declared in
+//! signing order (byte order, as Binance sorts them), so walking the slots
+//! emits them sorted without sorting. Each is written once: its bytes go to
 //! the JSON frame and to the signing payload (`name=value&..`, in a second
 //! caller-provided buffer) from the same rendering, so what is signed is
 //! exactly what is sent. The signature is appended last. Prices and
@@ -16,9 +17,6 @@ use super::sign::{MAX_SIGNATURE_LEN, SignError, Signer};
 
 /// Longest `newClientOrderId` Binance accepts.
 pub const MAX_CLIENT_ORDER_ID_LEN: usize = 36;
-
-/// The most parameters one request carries.
-const MAX_PARAMS: usize = 20;
 
 /// Why a request could not be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -327,53 +325,134 @@ enum Value<'a> {
     Bool(bool),
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Param<'a> {
-    name: &'static str,
-    value: Value<'a>,
+/// Every parameter name odex sends, declared in signing order (byte order
+/// of the names; a test holds the two together), so that walking the
+/// variants in declaration order emits parameters sorted with no sort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Name {
+    /// `apiKey`.
+    ApiKey,
+    /// `newClientOrderId`.
+    NewClientOrderId,
+    /// `newOrderRespType`.
+    NewOrderRespType,
+    /// `omitZeroBalances`.
+    OmitZeroBalances,
+    /// `orderId`.
+    OrderId,
+    /// `origClientOrderId`.
+    OrigClientOrderId,
+    /// `price`.
+    Price,
+    /// `quantity`.
+    Quantity,
+    /// `quoteOrderQty`.
+    QuoteOrderQty,
+    /// `recvWindow`.
+    RecvWindow,
+    /// `selfTradePreventionMode`.
+    SelfTradePreventionMode,
+    /// `side`.
+    Side,
+    /// `stopPrice`.
+    StopPrice,
+    /// `symbol`.
+    Symbol,
+    /// `timeInForce`.
+    TimeInForce,
+    /// `timestamp`.
+    Timestamp,
+    /// `type`.
+    Type,
 }
 
+impl Name {
+    const COUNT: usize = 17;
+    const ALL: [Self; Self::COUNT] = [
+        Self::ApiKey,
+        Self::NewClientOrderId,
+        Self::NewOrderRespType,
+        Self::OmitZeroBalances,
+        Self::OrderId,
+        Self::OrigClientOrderId,
+        Self::Price,
+        Self::Quantity,
+        Self::QuoteOrderQty,
+        Self::RecvWindow,
+        Self::SelfTradePreventionMode,
+        Self::Side,
+        Self::StopPrice,
+        Self::Symbol,
+        Self::TimeInForce,
+        Self::Timestamp,
+        Self::Type,
+    ];
+
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "apiKey",
+            Self::NewClientOrderId => "newClientOrderId",
+            Self::NewOrderRespType => "newOrderRespType",
+            Self::OmitZeroBalances => "omitZeroBalances",
+            Self::OrderId => "orderId",
+            Self::OrigClientOrderId => "origClientOrderId",
+            Self::Price => "price",
+            Self::Quantity => "quantity",
+            Self::QuoteOrderQty => "quoteOrderQty",
+            Self::RecvWindow => "recvWindow",
+            Self::SelfTradePreventionMode => "selfTradePreventionMode",
+            Self::Side => "side",
+            Self::StopPrice => "stopPrice",
+            Self::Symbol => "symbol",
+            Self::TimeInForce => "timeInForce",
+            Self::Timestamp => "timestamp",
+            Self::Type => "type",
+        }
+    }
+}
+
+/// The parameters of one request, one slot per [`Name`].
 struct Params<'a> {
-    items: [Param<'a>; MAX_PARAMS],
-    len: usize,
+    slots: [Option<Value<'a>>; Name::COUNT],
 }
 
 impl<'a> Params<'a> {
     const fn new() -> Self {
-        Self { items: [Param { name: "", value: Value::Int(0) }; MAX_PARAMS], len: 0 }
+        Self { slots: [None; Name::COUNT] }
     }
 
-    fn push(&mut self, name: &'static str, value: Value<'a>) -> Result<(), EncodeError> {
-        let slot = self.items.get_mut(self.len).ok_or(EncodeError::BufferTooSmall)?;
-        *slot = Param { name, value };
-        self.len += 1;
+    fn push(&mut self, name: Name, value: Value<'a>) -> Result<(), EncodeError> {
+        let slot = self.slots.get_mut(name as usize).ok_or(EncodeError::InvalidParam(name.as_str()))?;
+        *slot = Some(value);
         Ok(())
     }
 
-    fn push_opt(&mut self, name: &'static str, value: Option<Value<'a>>) -> Result<(), EncodeError> {
+    fn push_opt(&mut self, name: Name, value: Option<Value<'a>>) -> Result<(), EncodeError> {
         match value {
             Some(v) => self.push(name, v),
             None => Ok(()),
         }
     }
 
-    fn text(&mut self, name: &'static str, s: &'a str, max_len: usize) -> Result<(), EncodeError> {
-        check_text(name, s, max_len)?;
+    fn text(&mut self, name: Name, s: &'a str, max_len: usize) -> Result<(), EncodeError> {
+        check_text(name.as_str(), s, max_len)?;
         self.push(name, Value::Str(s))
     }
 
-    fn text_opt(&mut self, name: &'static str, s: Option<&'a str>, max_len: usize) -> Result<(), EncodeError> {
+    fn text_opt(&mut self, name: Name, s: Option<&'a str>, max_len: usize) -> Result<(), EncodeError> {
         match s {
             Some(s) => self.text(name, s, max_len),
             None => Ok(()),
         }
     }
 
-    fn sorted(&mut self) -> &[Param<'a>] {
-        let items = self.items.get_mut(..self.len).unwrap_or_default();
-        // at most MAX_PARAMS items; sort_unstable is in place, no allocation
-        items.sort_unstable_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-        items
+    fn is_empty(&self) -> bool {
+        self.slots.iter().all(Option::is_none)
+    }
+
+    /// The parameters that are set, in signing order.
+    fn sorted(&self) -> impl Iterator<Item = (Name, Value<'a>)> + '_ {
+        Name::ALL.iter().zip(&self.slots).filter_map(|(n, v)| v.map(|v| (*n, v)))
     }
 }
 
@@ -386,11 +465,11 @@ fn check_text(name: &'static str, s: &str, max_len: usize) -> Result<(), EncodeE
     if ok { Ok(()) } else { Err(EncodeError::InvalidParam(name)) }
 }
 
-fn check_client_id(name: &'static str, s: &str) -> Result<(), EncodeError> {
+fn check_client_id(name: Name, s: &str) -> Result<(), EncodeError> {
     let ok = !s.is_empty()
         && s.len() <= MAX_CLIENT_ORDER_ID_LEN
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok { Ok(()) } else { Err(EncodeError::InvalidParam(name)) }
+    if ok { Ok(()) } else { Err(EncodeError::InvalidParam(name.as_str())) }
 }
 
 /// A cursor writing into a fixed buffer.
@@ -461,37 +540,37 @@ fn gather<'a>(req: &Request<'a>, p: &mut Params<'a>) -> Result<(), EncodeError> 
         Request::Time | Request::Ping | Request::SessionLogon => {}
         Request::UserDataStreamSubscribe | Request::UserDataStreamSubscribeSignature => {}
         Request::ExchangeInfo { symbol } | Request::OpenOrdersStatus { symbol } => {
-            p.text_opt("symbol", symbol, 32)?;
+            p.text_opt(Name::Symbol, symbol, 32)?;
         }
-        Request::OpenOrdersCancelAll { symbol } => p.text("symbol", symbol, 32)?,
+        Request::OpenOrdersCancelAll { symbol } => p.text(Name::Symbol, symbol, 32)?,
         Request::AccountStatus { omit_zero_balances } => {
             if omit_zero_balances {
-                p.push("omitZeroBalances", Value::Bool(true))?;
+                p.push(Name::OmitZeroBalances, Value::Bool(true))?;
             }
         }
         Request::OrderStatus(o) => order_ref(o, p)?,
         Request::OrderCancel { order, new_client_order_id } => {
             order_ref(order, p)?;
             if let Some(id) = new_client_order_id {
-                check_client_id("newClientOrderId", id)?;
-                p.push("newClientOrderId", Value::Str(id))?;
+                check_client_id(Name::NewClientOrderId, id)?;
+                p.push(Name::NewClientOrderId, Value::Str(id))?;
             }
         }
         Request::OrderPlace(o) => {
-            p.text("symbol", o.symbol, 32)?;
-            p.push("side", Value::Str(o.side.as_str()))?;
-            p.push("type", Value::Str(o.order_type.as_str()))?;
-            p.push_opt("timeInForce", o.time_in_force.map(|t| Value::Str(t.as_str())))?;
-            p.push_opt("price", o.price.map(|v| Value::Decimal(v.raw(), o.price_decimals)))?;
-            p.push_opt("quantity", o.quantity.map(|v| Value::Decimal(v.raw(), o.qty_decimals)))?;
-            p.push_opt("quoteOrderQty", o.quote_order_qty.map(|v| Value::Decimal(v.raw(), o.qty_decimals)))?;
-            p.push_opt("stopPrice", o.stop_price.map(|v| Value::Decimal(v.raw(), o.price_decimals)))?;
+            p.text(Name::Symbol, o.symbol, 32)?;
+            p.push(Name::Side, Value::Str(o.side.as_str()))?;
+            p.push(Name::Type, Value::Str(o.order_type.as_str()))?;
+            p.push_opt(Name::TimeInForce, o.time_in_force.map(|t| Value::Str(t.as_str())))?;
+            p.push_opt(Name::Price, o.price.map(|v| Value::Decimal(v.raw(), o.price_decimals)))?;
+            p.push_opt(Name::Quantity, o.quantity.map(|v| Value::Decimal(v.raw(), o.qty_decimals)))?;
+            p.push_opt(Name::QuoteOrderQty, o.quote_order_qty.map(|v| Value::Decimal(v.raw(), o.qty_decimals)))?;
+            p.push_opt(Name::StopPrice, o.stop_price.map(|v| Value::Decimal(v.raw(), o.price_decimals)))?;
             if let Some(id) = o.new_client_order_id {
-                check_client_id("newClientOrderId", id)?;
-                p.push("newClientOrderId", Value::Str(id))?;
+                check_client_id(Name::NewClientOrderId, id)?;
+                p.push(Name::NewClientOrderId, Value::Str(id))?;
             }
-            p.push_opt("newOrderRespType", o.response_type.map(|t| Value::Str(t.as_str())))?;
-            p.push_opt("selfTradePreventionMode", o.stp_mode.map(|m| Value::Str(m.as_str())))?;
+            p.push_opt(Name::NewOrderRespType, o.response_type.map(|t| Value::Str(t.as_str())))?;
+            p.push_opt(Name::SelfTradePreventionMode, o.stp_mode.map(|m| Value::Str(m.as_str())))?;
             if o.quantity.is_none() && o.quote_order_qty.is_none() {
                 return Err(EncodeError::MissingParam("quantity"));
             }
@@ -501,11 +580,11 @@ fn gather<'a>(req: &Request<'a>, p: &mut Params<'a>) -> Result<(), EncodeError> 
 }
 
 fn order_ref<'a>(o: OrderRef<'a>, p: &mut Params<'a>) -> Result<(), EncodeError> {
-    p.text("symbol", o.symbol, 32)?;
-    p.push_opt("orderId", o.order_id.map(Value::Int))?;
+    p.text(Name::Symbol, o.symbol, 32)?;
+    p.push_opt(Name::OrderId, o.order_id.map(Value::Int))?;
     if let Some(id) = o.orig_client_order_id {
-        check_client_id("origClientOrderId", id)?;
-        p.push("origClientOrderId", Value::Str(id))?;
+        check_client_id(Name::OrigClientOrderId, id)?;
+        p.push(Name::OrigClientOrderId, Value::Str(id))?;
     }
     if o.order_id.is_none() && o.orig_client_order_id.is_none() {
         return Err(EncodeError::MissingParam("orderId"));
@@ -545,13 +624,13 @@ pub fn encode_into(
                 if req.always_signed() {
                     return Err(EncodeError::NeedsSignature(req.method()));
                 }
-                params.push("timestamp", Value::Int(timestamp_ms))?;
-                params.push_opt("recvWindow", recv_window_ms.map(|w| Value::Int(u64::from(w))))?;
+                params.push(Name::Timestamp, Value::Int(timestamp_ms))?;
+                params.push_opt(Name::RecvWindow, recv_window_ms.map(|w| Value::Int(u64::from(w))))?;
             }
             Auth::Signed { api_key, signer: s, timestamp_ms, recv_window_ms } => {
-                params.text("apiKey", api_key, 128)?;
-                params.push("timestamp", Value::Int(timestamp_ms))?;
-                params.push_opt("recvWindow", recv_window_ms.map(|w| Value::Int(u64::from(w))))?;
+                params.text(Name::ApiKey, api_key, 128)?;
+                params.push(Name::Timestamp, Value::Int(timestamp_ms))?;
+                params.push_opt(Name::RecvWindow, recv_window_ms.map(|w| Value::Int(u64::from(w))))?;
                 signer = Some(s);
             }
         }
@@ -564,28 +643,27 @@ pub fn encode_into(
     out.put(render(&Value::Int(id), &mut tmp)?)?;
     out.put(b",\"method\":\"")?;
     out.put(req.method().as_bytes())?;
-    let sorted = params.sorted();
-    if sorted.is_empty() && signer.is_none() {
+    if params.is_empty() && signer.is_none() {
         out.put(b"\"}")?;
         return Ok(Encoded { frame_len: out.len, payload_len: 0 });
     }
     out.put(b"\",\"params\":{")?;
-    for (i, param) in sorted.iter().enumerate() {
+    for (i, (name, value)) in params.sorted().enumerate() {
         let mut tmp = [0u8; 32];
-        let text = render(&param.value, &mut tmp)?;
+        let text = render(&value, &mut tmp)?;
         if i > 0 {
             out.put(b",")?;
             sig_in.put(b"&")?;
         }
         out.put(b"\"")?;
-        out.put(param.name.as_bytes())?;
-        let quoted = matches!(param.value, Value::Str(_) | Value::Decimal(..));
+        out.put(name.as_str().as_bytes())?;
+        let quoted = matches!(value, Value::Str(_) | Value::Decimal(..));
         out.put(if quoted { b"\":\"" } else { b"\":" })?;
         out.put(text)?;
         if quoted {
             out.put(b"\"")?;
         }
-        sig_in.put(param.name.as_bytes())?;
+        sig_in.put(name.as_str().as_bytes())?;
         sig_in.put(b"=")?;
         sig_in.put(text)?;
     }
@@ -705,6 +783,13 @@ mod tests {
             encode_into(&mut [0; 20], &mut [0; 512], 1, &Request::OrderPlace(o), &auth),
             Err(EncodeError::BufferTooSmall)
         );
+    }
+
+    #[test]
+    fn names_are_declared_in_signing_order() {
+        let names = Name::ALL.map(Name::as_str);
+        assert!(names.windows(2).all(|w| w[0].as_bytes() < w[1].as_bytes()), "{names:?}");
+        assert!(Name::ALL.iter().enumerate().all(|(i, n)| *n as usize == i));
     }
 
     #[test]
