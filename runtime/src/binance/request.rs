@@ -11,7 +11,7 @@
 //! quantities are written as plain decimals by `shared`'s fixed-point
 //! printer, never in exponent notation. Nothing here allocates.
 
-use odex_shared::market::{Amount, Price, Qty, SCALE_DIGITS, Side};
+use odex_shared::market::{Amount, Price, Qty, SCALE, SCALE_DIGITS, Side};
 
 use super::sign::{MAX_SIGNATURE_LEN, SignError, Signer};
 
@@ -409,6 +409,52 @@ impl Name {
             Self::Type => "type",
         }
     }
+
+    /// `"name":` as written into the JSON frame.
+    const fn json_key(self) -> &'static [u8] {
+        match self {
+            Self::ApiKey => b"\"apiKey\":",
+            Self::NewClientOrderId => b"\"newClientOrderId\":",
+            Self::NewOrderRespType => b"\"newOrderRespType\":",
+            Self::OmitZeroBalances => b"\"omitZeroBalances\":",
+            Self::OrderId => b"\"orderId\":",
+            Self::OrigClientOrderId => b"\"origClientOrderId\":",
+            Self::Price => b"\"price\":",
+            Self::Quantity => b"\"quantity\":",
+            Self::QuoteOrderQty => b"\"quoteOrderQty\":",
+            Self::RecvWindow => b"\"recvWindow\":",
+            Self::SelfTradePreventionMode => b"\"selfTradePreventionMode\":",
+            Self::Side => b"\"side\":",
+            Self::StopPrice => b"\"stopPrice\":",
+            Self::Symbol => b"\"symbol\":",
+            Self::TimeInForce => b"\"timeInForce\":",
+            Self::Timestamp => b"\"timestamp\":",
+            Self::Type => b"\"type\":",
+        }
+    }
+
+    /// `name=` as written into the signing payload.
+    const fn payload_key(self) -> &'static [u8] {
+        match self {
+            Self::ApiKey => b"apiKey=",
+            Self::NewClientOrderId => b"newClientOrderId=",
+            Self::NewOrderRespType => b"newOrderRespType=",
+            Self::OmitZeroBalances => b"omitZeroBalances=",
+            Self::OrderId => b"orderId=",
+            Self::OrigClientOrderId => b"origClientOrderId=",
+            Self::Price => b"price=",
+            Self::Quantity => b"quantity=",
+            Self::QuoteOrderQty => b"quoteOrderQty=",
+            Self::RecvWindow => b"recvWindow=",
+            Self::SelfTradePreventionMode => b"selfTradePreventionMode=",
+            Self::Side => b"side=",
+            Self::StopPrice => b"stopPrice=",
+            Self::Symbol => b"symbol=",
+            Self::TimeInForce => b"timeInForce=",
+            Self::Timestamp => b"timestamp=",
+            Self::Type => b"type=",
+        }
+    }
 }
 
 /// The parameters of one request, one slot per [`Name`].
@@ -461,7 +507,10 @@ impl<'a> Params<'a> {
 fn check_text(name: &'static str, s: &str, max_len: usize) -> Result<(), EncodeError> {
     let ok = !s.is_empty()
         && s.len() <= max_len
-        && s.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'&' | b'='));
+        // a fold without early exit, so the check vectorises
+        && s.bytes().fold(true, |ok, b| {
+            ok & (b > b' ') & (b < 0x7f) & (b != b'"') & (b != b'\\') & (b != b'&') & (b != b'=')
+        });
     if ok { Ok(()) } else { Err(EncodeError::InvalidParam(name)) }
 }
 
@@ -499,41 +548,75 @@ fn render<'s>(value: &Value<'s>, tmp: &'s mut [u8; 32]) -> Result<&'s [u8], Enco
         Value::Bool(true) => Ok(b"true"),
         Value::Bool(false) => Ok(b"false"),
         Value::Int(v) => {
-            let mut n = 0usize;
-            let mut digits = [0u8; 20];
-            let mut x = v;
-            loop {
-                *digits.get_mut(n).ok_or(EncodeError::BufferTooSmall)? = b'0' + (x % 10) as u8;
-                n += 1;
-                x /= 10;
-                if x == 0 {
-                    break;
-                }
-            }
-            for (d, s) in tmp.iter_mut().zip(digits.iter().take(n).rev()) {
-                *d = *s;
-            }
-            tmp.get(..n).ok_or(EncodeError::BufferTooSmall)
+            let start = write_digits(tmp, 32, v, None)?;
+            tmp.get(start..).ok_or(EncodeError::BufferTooSmall)
         }
         Value::Decimal(raw, min_frac) => {
-            let mut n = Amount::from_raw(raw).write_to(tmp).ok_or(EncodeError::BufferTooSmall)?;
-            let want = usize::from(min_frac.min(SCALE_DIGITS as u8));
-            let written = tmp.get(..n).ok_or(EncodeError::BufferTooSmall)?;
-            let frac = written.iter().position(|&b| b == b'.').map_or(0, |dot| n - dot - 1);
-            if frac < want {
-                if frac == 0 {
-                    *tmp.get_mut(n).ok_or(EncodeError::BufferTooSmall)? = b'.';
-                    n += 1;
-                }
-                for _ in frac..want {
-                    *tmp.get_mut(n).ok_or(EncodeError::BufferTooSmall)? = b'0';
-                    n += 1;
-                }
-            }
-            tmp.get(..n).ok_or(EncodeError::BufferTooSmall)
+            let start = write_decimal(tmp, raw, min_frac)?;
+            tmp.get(start..).ok_or(EncodeError::BufferTooSmall)
         }
     }
 }
+
+/// Writes `v` in decimal ending just before `end`, right to left, padded
+/// with leading zeros to `width` digits when given; returns the start.
+#[inline]
+fn write_digits(tmp: &mut [u8], end: usize, mut v: u64, width: Option<usize>) -> Result<usize, EncodeError> {
+    let mut i = end;
+    let stop = width.map(|w| end.saturating_sub(w));
+    loop {
+        i = i.checked_sub(1).ok_or(EncodeError::BufferTooSmall)?;
+        *tmp.get_mut(i).ok_or(EncodeError::BufferTooSmall)? = b'0' + (v % 10) as u8;
+        v /= 10;
+        let done = match stop {
+            Some(stop) => i <= stop,
+            None => v == 0,
+        };
+        if done {
+            return Ok(i);
+        }
+    }
+}
+
+/// Writes a fixed-point value as a plain decimal at the end of `tmp`:
+/// trailing fractional zeros trimmed, then padded back to `min_frac`
+/// digits (at most eight); returns the start. The same text as `shared`'s
+/// `write_to` when `min_frac` is 0 (a property test holds them together).
+#[inline]
+fn write_decimal(tmp: &mut [u8; 32], raw: i64, min_frac: u8) -> Result<usize, EncodeError> {
+    let abs = raw.unsigned_abs();
+    let scale = SCALE_DIGITS_POW;
+    let (int, mut frac) = (abs / scale, abs % scale);
+    let mut frac_digits = SCALE_DIGITS as usize;
+    if frac == 0 {
+        frac_digits = 0;
+    } else {
+        while frac % 10 == 0 {
+            frac /= 10;
+            frac_digits -= 1;
+        }
+    }
+    let want = usize::from(min_frac).min(SCALE_DIGITS as usize);
+    while frac_digits < want {
+        frac *= 10;
+        frac_digits += 1;
+    }
+    let mut i = tmp.len();
+    if frac_digits > 0 {
+        i = write_digits(tmp, i, frac, Some(frac_digits))?;
+        i = i.checked_sub(1).ok_or(EncodeError::BufferTooSmall)?;
+        *tmp.get_mut(i).ok_or(EncodeError::BufferTooSmall)? = b'.';
+    }
+    i = write_digits(tmp, i, int, None)?;
+    if raw < 0 {
+        i = i.checked_sub(1).ok_or(EncodeError::BufferTooSmall)?;
+        *tmp.get_mut(i).ok_or(EncodeError::BufferTooSmall)? = b'-';
+    }
+    Ok(i)
+}
+
+/// `10^SCALE_DIGITS` as the unsigned divisor.
+const SCALE_DIGITS_POW: u64 = SCALE.unsigned_abs();
 
 fn gather<'a>(req: &Request<'a>, p: &mut Params<'a>) -> Result<(), EncodeError> {
     match *req {
@@ -655,16 +738,15 @@ pub fn encode_into(
             out.put(b",")?;
             sig_in.put(b"&")?;
         }
-        out.put(b"\"")?;
-        out.put(name.as_str().as_bytes())?;
-        let quoted = matches!(value, Value::Str(_) | Value::Decimal(..));
-        out.put(if quoted { b"\":\"" } else { b"\":" })?;
-        out.put(text)?;
-        if quoted {
+        out.put(name.json_key())?;
+        if matches!(value, Value::Str(_) | Value::Decimal(..)) {
             out.put(b"\"")?;
+            out.put(text)?;
+            out.put(b"\"")?;
+        } else {
+            out.put(text)?;
         }
-        sig_in.put(name.as_str().as_bytes())?;
-        sig_in.put(b"=")?;
+        sig_in.put(name.payload_key())?;
         sig_in.put(text)?;
     }
     if let Some(signer) = signer {
@@ -785,9 +867,34 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decimals_match_the_shared_printer(raw in proptest::prelude::any::<i64>(), min_frac in 0u8..12) {
+            let mut tmp = [0u8; 32];
+            let ours = render(&Value::Decimal(raw, min_frac), &mut tmp).unwrap().to_vec();
+            let mut shared = [0u8; 32];
+            let n = Amount::from_raw(raw).write_to(&mut shared).unwrap();
+            if min_frac == 0 {
+                proptest::prop_assert_eq!(&ours[..], &shared[..n]);
+            }
+            proptest::prop_assert_eq!(Amount::parse_bytes(&ours).unwrap().raw(), raw);
+        }
+
+        #[test]
+        fn integers_print_exactly(v in proptest::prelude::any::<u64>()) {
+            let mut tmp = [0u8; 32];
+            let text = render(&Value::Int(v), &mut tmp).unwrap().to_vec();
+            proptest::prop_assert_eq!(String::from_utf8(text).unwrap(), v.to_string());
+        }
+    }
+
     #[test]
     fn names_are_declared_in_signing_order() {
         let names = Name::ALL.map(Name::as_str);
+        for n in Name::ALL {
+            assert_eq!(n.json_key(), format!("\"{}\":", n.as_str()).as_bytes());
+            assert_eq!(n.payload_key(), format!("{}=", n.as_str()).as_bytes());
+        }
         assert!(names.windows(2).all(|w| w[0].as_bytes() < w[1].as_bytes()), "{names:?}");
         assert!(Name::ALL.iter().enumerate().all(|(i, n)| *n as usize == i));
     }
