@@ -11,3 +11,4 @@ pub mod clock;
 pub mod event;
 pub mod filters;
 pub mod order;
+pub mod venue;
