@@ -7,6 +7,7 @@
 //! and the clock behind it change.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+pub mod backtest;
 pub mod clock;
 pub mod event;
 pub mod filters;
