@@ -238,6 +238,10 @@ pub struct Ledger {
     max_orders: usize,
     fills: Vec<Fill>,
     fill_head: usize,
+    /// Recently ended orders (a ring as large as the fill ring), so a status
+    /// query after the end still has an answer.
+    ended: Vec<SimOrder>,
+    ended_head: usize,
     fills_total: u64,
     /// Orders accepted.
     pub(crate) placed: u64,
@@ -258,6 +262,8 @@ impl Ledger {
             max_orders,
             fills: Vec::with_capacity(fill_capacity),
             fill_head: 0,
+            ended: Vec::with_capacity(fill_capacity),
+            ended_head: 0,
             fills_total: 0,
             placed: 0,
             rejected: 0,
@@ -294,6 +300,35 @@ impl Ledger {
     pub fn recent_fills(&self) -> impl Iterator<Item = &Fill> {
         let (newer, older) = self.fills.split_at(self.fill_head.min(self.fills.len()));
         older.iter().chain(newer.iter())
+    }
+
+    /// Orders that ended recently (open orders excluded), oldest first.
+    pub fn recently_ended(&self) -> impl Iterator<Item = &SimOrder> {
+        let (newer, older) = self.ended.split_at(self.ended_head.min(self.ended.len()));
+        older.iter().chain(newer.iter())
+    }
+
+    /// Moves ended orders out of the open list into the ring of recently
+    /// ended ones, keeping the open ones in submission order.
+    pub(crate) fn sweep(&mut self) {
+        let mut i = 0;
+        while let Some(o) = self.orders.get(i).copied() {
+            if !o.status.is_final() {
+                i += 1;
+                continue;
+            }
+            self.orders.remove(i);
+            let cap = self.ended.capacity();
+            if cap == 0 {
+                continue;
+            }
+            if self.ended.len() < cap {
+                self.ended.push(o);
+            } else if let Some(slot) = self.ended.get_mut(self.ended_head) {
+                *slot = o;
+                self.ended_head = (self.ended_head + 1) % cap;
+            }
+        }
     }
 
     pub(crate) fn record_fill(&mut self, fill: Fill) {
@@ -351,25 +386,23 @@ impl Ledger {
                 }
             })
             .collect();
-        let open_orders = self
-            .orders
-            .iter()
-            .map(|o| OrderJson {
-                order_id: o.order_id,
-                client_id: o.request.client_id.to_string(),
-                symbol: name(o.request.symbol),
-                side: o.request.side.as_str(),
-                kind: o.request.kind.as_str(),
-                time_in_force: o.request.time_in_force.map(TimeInForce::as_str),
-                price: o.request.price.map(|p| p.to_string()),
-                qty: o.request.qty.to_string(),
-                filled: o.filled.to_string(),
-                cum_quote: o.cum_quote.to_string(),
-                status: o.status.as_str(),
-                submitted_ns: o.submitted.0,
-                arrival_ns: o.arrival.0,
-            })
-            .collect();
+        let order_json = |o: &SimOrder| OrderJson {
+            order_id: o.order_id,
+            client_id: o.request.client_id.to_string(),
+            symbol: name(o.request.symbol),
+            side: o.request.side.as_str(),
+            kind: o.request.kind.as_str(),
+            time_in_force: o.request.time_in_force.map(TimeInForce::as_str),
+            price: o.request.price.map(|p| p.to_string()),
+            qty: o.request.qty.to_string(),
+            filled: o.filled.to_string(),
+            cum_quote: o.cum_quote.to_string(),
+            status: o.status.as_str(),
+            submitted_ns: o.submitted.0,
+            arrival_ns: o.arrival.0,
+        };
+        let open_orders = self.orders.iter().map(order_json).collect();
+        let recently_ended_orders = self.recently_ended().map(order_json).collect();
         let fills = self
             .recent_fills()
             .map(|f| FillJson {
@@ -390,6 +423,7 @@ impl Ledger {
         let doc = LedgerJson {
             accounts,
             open_orders,
+            recently_ended_orders,
             fills,
             fills_total: self.fills_total,
             orders_placed: self.placed,
@@ -468,6 +502,7 @@ struct FillJson {
 struct LedgerJson {
     accounts: Vec<AccountJson>,
     open_orders: Vec<OrderJson>,
+    recently_ended_orders: Vec<OrderJson>,
     fills: Vec<FillJson>,
     fills_total: u64,
     orders_placed: u64,

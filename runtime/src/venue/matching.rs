@@ -382,6 +382,20 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
         self.ledger.orders.iter().find(|o| o.request.symbol == symbol && matches_ref(o, which))
     }
 
+    /// An order's latest state: open, or ended recently (the ledger keeps
+    /// as many ended orders as fills), as `order.status` answers it.
+    pub fn order_status(&self, symbol: SymbolId, which: OrderRef) -> Option<&SimOrder> {
+        self.order(symbol, which).or_else(|| {
+            let mut found = None;
+            for o in self.ledger.recently_ended() {
+                if o.request.symbol == symbol && matches_ref(o, which) {
+                    found = Some(o);
+                }
+            }
+            found
+        })
+    }
+
     /// Open orders of one symbol, oldest first.
     pub fn open_orders(&self, symbol: SymbolId) -> impl Iterator<Item = &SimOrder> {
         self.ledger.orders.iter().filter(move |o| o.request.symbol == symbol)
@@ -554,7 +568,7 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
 
     fn sweep(&mut self) {
         if self.dirty {
-            self.ledger.orders.retain(|o| !o.status.is_final());
+            self.ledger.sweep();
             self.dirty = false;
         }
     }
@@ -1677,6 +1691,11 @@ mod tests {
         assert_eq!(json["open_orders"][0]["type"], "LIMIT");
         assert_eq!(json["fills"][0]["price"], "1600");
         assert_eq!(json["orders_filled"], 1);
+        assert_eq!(json["recently_ended_orders"][0]["status"], "FILLED");
+        let ended = v.order_status(S, OrderRef::Client(id(1))).unwrap();
+        assert_eq!((ended.status, ended.filled), (OrderStatus::Filled, q("1")));
+        assert_eq!(v.order_status(S, OrderRef::Id(2)).unwrap().status, OrderStatus::New);
+        assert!(v.order(S, OrderRef::Id(1)).is_none());
     }
 
     /// A random but reproducible session: prices random-walk, orders of every
