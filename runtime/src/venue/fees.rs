@@ -83,6 +83,21 @@ pub struct FixedFees {
 }
 
 impl FixedFees {
+    /// Parses `MAKER_BPS,TAKER_BPS` (`"2,10"`), or one number for both.
+    ///
+    /// # Errors
+    /// [`FeeRateError`] for a value that is not a number or out of range.
+    pub fn parse(text: &str) -> Result<Self, FeeRateError> {
+        let num = |s: &str| s.trim().parse::<f64>().map_err(|_| FeeRateError::OutOfRange(f64::NAN));
+        match text.split_once(',') {
+            Some((m, t)) => Self::from_bps(num(m)?, num(t)?),
+            None => {
+                let both = num(text)?;
+                Self::from_bps(both, both)
+            }
+        }
+    }
+
     /// A schedule from maker and taker basis points.
     ///
     /// # Errors
@@ -118,6 +133,14 @@ mod tests {
         assert_eq!(f.fee(Amount::ZERO, false), Amount::ZERO);
         assert_eq!(f.max_rate_raw(), 100_000);
         assert!((f.taker.bps() - 10.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn parses_maker_and_taker() {
+        assert_eq!(FixedFees::parse("2,10"), FixedFees::from_bps(2.0, 10.0));
+        assert_eq!(FixedFees::parse("7.5"), FixedFees::from_bps(7.5, 7.5));
+        assert!(FixedFees::parse("x").is_err());
+        assert!(FixedFees::parse("1,-1").is_err());
     }
 
     #[test]

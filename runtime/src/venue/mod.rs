@@ -29,4 +29,4 @@ pub use matching::{
     CancelReject, FnSink, NullSink, OrderRef, ReportSink, SymbolConfig, Venue, VenueConfig, VenueConfigError,
 };
 pub use rng::Rng;
-pub use slippage::{Slippage, SlippageModel};
+pub use slippage::{Slippage, SlippageModel, SlippageParseError};

@@ -63,7 +63,39 @@ pub enum Slippage {
     },
 }
 
+/// A slippage description that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("slippage `{0}` is not understood: use none, bps:B, vol:MULTIPLE or walk:LEVELS,SPACING_BPS (in range)")]
+pub struct SlippageParseError(pub String);
+
 impl Slippage {
+    /// Parses `none`, `bps:2` (fixed), `vol:0.5` (volatility-scaled) or
+    /// `walk:3,1.5` (book walk: levels, spacing in bps); a bare number means
+    /// fixed bps.
+    ///
+    /// # Errors
+    /// [`SlippageParseError`] for anything else or a value out of range.
+    pub fn parse(text: &str) -> Result<Self, SlippageParseError> {
+        let err = || SlippageParseError(text.to_owned());
+        let num = |s: &str| s.trim().parse::<f64>().map_err(|_| err());
+        let (kind, rest) = text.split_once(':').unwrap_or(("bps", text));
+        let s = match kind.trim() {
+            "none" => Self::None,
+            "bps" if rest.trim() == "none" => Self::None,
+            "bps" => Self::FixedBps { bps: num(rest)? },
+            "vol" => Self::VolatilityScaled { multiple: num(rest)? },
+            "walk" => {
+                let (levels, spacing) = rest.split_once(',').ok_or_else(err)?;
+                Self::BookWalk { levels: levels.trim().parse().map_err(|_| err())?, spacing_bps: num(spacing)? }
+            }
+            _ => return Err(err()),
+        };
+        if s.invalid_field().is_some() {
+            return Err(err());
+        }
+        Ok(s)
+    }
+
     /// The name of the first parameter that is out of range, if any.
     pub fn invalid_field(&self) -> Option<&'static str> {
         let ok = |v: f64| v.is_finite() && v >= 0.0 && v * 1e-4 <= MAX_PENALTY;
@@ -142,6 +174,18 @@ mod tests {
         assert_eq!(s.synthetic_level(Side::Sell, p("1000"), q, 2), Some((p("999"), q)));
         assert_eq!(s.synthetic_level(Side::Buy, p("1000"), q, 3), None);
         assert_eq!(Slippage::None.synthetic_level(Side::Buy, p("1000"), q, 1), None);
+    }
+
+    #[test]
+    fn parses_every_form() {
+        assert_eq!(Slippage::parse("none"), Ok(Slippage::None));
+        assert_eq!(Slippage::parse("2"), Ok(Slippage::FixedBps { bps: 2.0 }));
+        assert_eq!(Slippage::parse("bps:1.5"), Ok(Slippage::FixedBps { bps: 1.5 }));
+        assert_eq!(Slippage::parse("vol:0.5"), Ok(Slippage::VolatilityScaled { multiple: 0.5 }));
+        assert_eq!(Slippage::parse("walk:3,1"), Ok(Slippage::BookWalk { levels: 3, spacing_bps: 1.0 }));
+        assert!(Slippage::parse("bps:-1").is_err());
+        assert!(Slippage::parse("walk:3").is_err());
+        assert!(Slippage::parse("fast").is_err());
     }
 
     #[test]
