@@ -1700,7 +1700,7 @@ mod tests {
 
     /// A random but reproducible session: prices random-walk, orders of every
     /// kind arrive with random latency, some get cancelled.
-    fn session(seed: u64, steps: usize) -> (Venue, Vec<ExecutionReport>) {
+    fn session(seed: u64, steps: usize, bars: bool) -> (Venue, Vec<ExecutionReport>) {
         let mut cfg = config();
         cfg.seed = seed;
         cfg.fees = FixedFees::from_bps(1.0, 7.5).unwrap();
@@ -1712,19 +1712,27 @@ mod tests {
         let mut mid = 160_000i64; // cents
         let mut n = 0;
         for step in 0..steps {
-            let t = step as u64 * 1_000;
+            let prev = mid;
             mid += rng.below(5) as i64 - 2;
             let cents = |c: i64| Price::from_raw(c * 1_000_000);
-            let ev = if rng.below(3) == 0 {
+            let ev = if bars {
+                let hi = prev.max(mid) + rng.below(4) as i64;
+                let lo = prev.min(mid) - rng.below(4) as i64;
+                let vol = Qty::from_raw((rng.below(50) as i64 + 1) * 10_000_000).to_string();
+                let [o, h, l, c] = [prev, hi, lo, mid].map(|x| cents(x).to_string());
+                bar(step as i64, &o, &h, &l, &c, &vol)
+            } else if rng.below(3) == 0 {
                 trade(
-                    t,
+                    step as u64 * 1_000,
                     &cents(mid + rng.below(5) as i64 - 2).to_string(),
                     "0.3",
                     if rng.below(2) == 0 { Side::Buy } else { Side::Sell },
                 )
             } else {
-                book(t, &cents(mid - 1).to_string(), "0.7", &cents(mid + 1).to_string(), "0.9")
+                book(step as u64 * 1_000, &cents(mid - 1).to_string(), "0.7", &cents(mid + 1).to_string(), "0.9")
             };
+            // trades and books use t = step x 1 us, bars their end time
+            let t = if bars { ev.recv.0 } else { step as u64 * 1_000 };
             v.on_market(&ev, &mut out);
             if rng.below(2) == 0 {
                 n += 1;
@@ -1751,21 +1759,25 @@ mod tests {
 
     #[test]
     fn same_seed_same_ledger() {
-        let (a1, r1) = session(5, 3_000);
-        let (a2, r2) = session(5, 3_000);
+        let (a1, r1) = session(5, 3_000, false);
+        let (a2, r2) = session(5, 3_000, false);
         assert_eq!(a1.ledger_json(), a2.ledger_json());
         assert_eq!(r1, r2);
         assert!(a1.ledger().fills_total() > 100, "{}", a1.ledger().fills_total());
-        let (b, _) = session(6, 3_000);
+        let (b, _) = session(6, 3_000, false);
+        let (c1, _) = session(5, 2_000, true);
+        let (c2, _) = session(5, 2_000, true);
+        assert_eq!(c1.ledger_json(), c2.ledger_json());
+        assert!(c1.ledger().fills_total() > 100, "{}", c1.ledger().fills_total());
         assert_ne!(a1.ledger_json(), b.ledger_json());
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(48))]
+        #![proptest_config(ProptestConfig::with_cases(96))]
 
         #[test]
-        fn invariants_hold_over_random_sessions(seed in any::<u64>(), steps in 10usize..600) {
-            let (v, reports) = session(seed, steps);
+        fn invariants_hold_over_random_sessions(seed in any::<u64>(), steps in 10usize..600, bars in any::<bool>()) {
+            let (v, reports) = session(seed, steps, bars);
             let acct = *v.account(S).unwrap();
             prop_assert!(acct.base.raw() >= 0 && acct.quote.raw() >= 0);
             prop_assert!(acct.locked_base <= acct.base && acct.locked_quote.raw() >= 0);
