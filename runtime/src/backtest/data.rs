@@ -265,10 +265,11 @@ impl OuSeries {
             let wick = |r: &mut Rng| (0.5 * self.sigma * r.normal().abs()).exp();
             let hi = to_price(x0.max(x1) + wick(&mut rng).ln()).max(open.max(close));
             let lo = to_price(x0.min(x1) - wick(&mut rng).ln()).min(open.min(close));
-            let open_time_ms = self.start_ms + i as i64 * self.interval_ms;
+            let open_time_ms =
+                self.start_ms.saturating_add(i64::try_from(i).unwrap_or(i64::MAX).saturating_mul(self.interval_ms));
             rows.push(KlineRow {
                 bar: Bar { open_time_ms, open, high: hi, low: lo, close, volume: self.volume },
-                close_time_ms: open_time_ms + self.interval_ms - 1,
+                close_time_ms: open_time_ms.saturating_add(self.interval_ms).saturating_sub(1),
                 taker_buy_volume: Qty::from_raw(self.volume.raw() / 2),
             });
         }

@@ -782,6 +782,8 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
         if !px.is_positive() {
             return None;
         }
+        // a negative displayed quantity (bad data) counts as none
+        let qty = qty.max(Qty::ZERO);
         if k == 0 { Some((px, qty)) } else { self.slippage.synthetic_level(side, px, qty, k) }
     }
 
