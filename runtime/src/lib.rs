@@ -7,9 +7,11 @@
 //! and the clock behind it change.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+pub mod backtest;
 pub mod binance;
 pub mod clock;
 pub mod event;
 pub mod filters;
 pub mod net;
 pub mod order;
+pub mod venue;

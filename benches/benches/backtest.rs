@@ -1,0 +1,182 @@
+//! Backtester throughput: top-of-book events replayed through the venue
+//! model with the reference model (4-dimensional state, MLP 4 -> 32 -> 32 ->
+//! 4, PadeTanh, one RK4 step) evaluated on every event, and the venue model
+//! alone (two resting orders, every event matched against them).
+//!
+//! Run with `cargo bench -p odex-benches --bench backtest`; criterion prints
+//! events per second as `thrpt`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_main};
+use odex_runtime::backtest::data::synthetic_book;
+use odex_runtime::backtest::replay::{SYMBOL, replay, venue_config};
+use odex_runtime::backtest::{BacktestConfig, DataSource, SignalConfig};
+use odex_runtime::order::{ClientOrderId, OrderRequest, OrderType, TimeInForce};
+use odex_runtime::venue::{LatencySpec, NullSink, Slippage, Venue};
+use odex_shared::features::{FeatureKind, FeatureSpec};
+use odex_shared::integrator::Method;
+use odex_shared::market::{Nanos, Price, Qty, Side};
+use odex_shared::model::{Activation, DiffusionKind, MAX_PARAMS, Physics};
+use odex_shared::model_file::{ModelFile, ModelSpec};
+use odex_shared::predictor::Predictor;
+use odex_shared::sizing::SizingParams;
+
+const EVENTS: usize = 200_000;
+
+/// The reference model of the performance targets.
+fn reference_model() -> ModelFile {
+    let mut features = FeatureSpec::new(
+        &[FeatureKind::EwmaDeviation, FeatureKind::LogReturn, FeatureKind::EwmaVolatility, FeatureKind::Imbalance],
+        0.05,
+        0.02,
+    )
+    .unwrap();
+    features.mean = heapless::Vec::from_slice(&[0.0, 0.0, 1e-5, 0.0]).unwrap();
+    features.std = heapless::Vec::from_slice(&[2e-5, 1e-5, 1e-5, 0.5]).unwrap();
+    features.warmup = 20;
+    let spec = ModelSpec {
+        name: heapless::String::try_from("bench-reference").unwrap(),
+        features,
+        physics: heapless::Vec::from_slice(&[
+            Physics::OrnsteinUhlenbeck { kappa: 0.5, mu: 0.0, sigma: 0.3 },
+            Physics::None,
+            Physics::VolatilityReversion { kappa: 0.1, theta: 0.0, xi: 0.05 },
+            Physics::None,
+        ])
+        .unwrap(),
+        hidden: heapless::Vec::from_slice(&[32, 32]).unwrap(),
+        activation: Activation::PadeTanh,
+        diffusion: DiffusionKind::None,
+        method: Method::Rk4,
+        dt: 1.0,
+        horizon_steps: 1,
+        return_dim: 0,
+        sizing: SizingParams { kelly_fraction: 0.25, vol_target: 0.02, max_leverage: 1.0, min_edge: 0.0 },
+    };
+    let n = spec.shape().param_count();
+    let weights =
+        (0..n).map(|i| ((i as f64) * 0.618_033_988_749).sin() * 0.1).collect::<heapless::Vec<f64, MAX_PARAMS>>();
+    ModelFile { spec, weights }
+}
+
+fn config() -> BacktestConfig {
+    let mut c = BacktestConfig::new(
+        DataSource::Klines(vec![PathBuf::from("synthetic")]),
+        SignalConfig::Model(PathBuf::from("reference")),
+        PathBuf::from("unused"),
+    );
+    c.slippage = Slippage::BookWalk { levels: 3, spacing_bps: 1.0 };
+    c.order_latency = LatencySpec::Constant(Nanos(200_000));
+    c.market_data_latency = LatencySpec::Constant(Nanos(100_000));
+    c
+}
+
+/// The venue alone: one resting bid far below the market, so every event
+/// is matched against a live order; returns the fills (none).
+fn venue_pass(events: &[odex_runtime::event::MarketEvent], vc: &odex_runtime::venue::VenueConfig) -> u64 {
+    let mut v = Venue::new(vc).unwrap();
+    let mut sink = NullSink;
+    if let Some(first) = events.first() {
+        v.on_market(first, &mut sink);
+    }
+    let rest = OrderRequest {
+        symbol: SYMBOL,
+        client_id: ClientOrderId::new(b"rest").unwrap(),
+        side: Side::Buy,
+        kind: OrderType::Limit,
+        time_in_force: Some(TimeInForce::Gtc),
+        price: Some(Price::parse("1000").unwrap()),
+        qty: Qty::parse("0.01").unwrap(),
+    };
+    v.submit(rest, Nanos(0)).unwrap();
+    for ev in events {
+        v.on_market(ev, &mut sink);
+    }
+    v.ledger().fills_total()
+}
+
+fn backtest(c: &mut Criterion) {
+    let events = synthetic_book(SYMBOL, EVENTS, Nanos(10_000_000), 1);
+    let predictor = Predictor::new(&reference_model()).unwrap();
+    let cfg = config();
+    let mut g = c.benchmark_group("backtest");
+    g.throughput(Throughput::Elements(EVENTS as u64));
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.bench_function("model_every_event", |b| {
+        b.iter(|| {
+            let mut p = predictor.clone();
+            let r = replay(&cfg, black_box(&events), &mut p).unwrap();
+            black_box(r.fills.len())
+        });
+    });
+    // the model alone, the same events: the ratio shows what the venue and
+    // the loop add
+    g.bench_function("model_only", |b| {
+        b.iter(|| {
+            let mut p = predictor.clone();
+            let mut acc = 0.0;
+            for ev in black_box(&events) {
+                if odex_runtime::backtest::SignalSource::observe(&mut p, ev) {
+                    acc += odex_runtime::backtest::SignalSource::target_fraction(&p);
+                }
+            }
+            black_box(acc)
+        });
+    });
+    g.bench_function("venue_only", |b| {
+        let vc = venue_config(&cfg);
+        b.iter(|| venue_pass(black_box(&events), &vc));
+    });
+    g.finish();
+}
+
+/// `ODEX_BENCH_CPU=model:N`, `signal:N` (the model alone) or `venue:N` runs that workload N times over the
+/// events and exits, so `/usr/bin/time` can report the CPU time it used: a
+/// per-core figure on a machine shared with other work, where criterion's
+/// wall-clock times are inflated by the contention.
+fn cpu_time_mode() -> bool {
+    let Ok(spec) = std::env::var("ODEX_BENCH_CPU") else { return false };
+    let (what, n) = spec.split_once(':').unwrap_or((spec.as_str(), "10"));
+    let reps: usize = n.parse().unwrap_or(10);
+    let events = synthetic_book(SYMBOL, EVENTS, Nanos(10_000_000), 1);
+    let predictor = Predictor::new(&reference_model()).unwrap();
+    let cfg = config();
+    let mut total = 0u64;
+    for _ in 0..reps {
+        total += match what {
+            "model" => {
+                let mut p = predictor.clone();
+                replay(&cfg, black_box(&events), &mut p).unwrap().fills.len() as u64
+            }
+            "signal" => {
+                let mut p = predictor.clone();
+                let mut trading = 0u64;
+                for ev in black_box(&events) {
+                    if odex_runtime::backtest::SignalSource::observe(&mut p, ev)
+                        && odex_runtime::backtest::SignalSource::target_fraction(&p) > 0.0
+                    {
+                        trading += 1;
+                    }
+                }
+                trading
+            }
+            _ => venue_pass(&events, &venue_config(&cfg)),
+        };
+    }
+    println!("{what}: {} events replayed ({total} fills)", reps * EVENTS);
+    true
+}
+
+fn benches() {
+    if cpu_time_mode() {
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    backtest(&mut c);
+    c.final_summary();
+}
+
+criterion_main!(benches);

@@ -1,0 +1,28 @@
+//! The backtester: replays market events through the venue model, asking a
+//! signal source on every event what to hold, and reports what happened.
+//!
+//! - [`data`]: kline CSV reader and synthetic series;
+//! - [`signal`]: the [`SignalSource`] seam, for the shared `Predictor` and
+//!   the OU oracle;
+//! - [`config`]: [`BacktestConfig`] and [`BacktestError`];
+//! - [`replay`](mod@replay): the per-event loop;
+//! - [`metrics`]: returns, Sharpe, Sortino, drawdown, with their conventions;
+//! - [`report`]: the summary and the files written;
+//! - [`runner`]: [`run`], the entry point of `odex backtest`.
+//!
+//! Deterministic: the same config and data write byte-identical results.
+
+pub mod config;
+pub mod data;
+pub mod metrics;
+pub mod replay;
+pub mod report;
+pub mod runner;
+pub mod signal;
+
+pub use config::{BacktestConfig, BacktestError, DataSource, Execution, SignalConfig};
+pub use metrics::Metrics;
+pub use replay::{Replay, replay};
+pub use report::{BacktestReport, Summary};
+pub use runner::{load_events, run};
+pub use signal::{OuOracle, OuParams, SignalSource};

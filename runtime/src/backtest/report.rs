@@ -1,0 +1,207 @@
+//! Backtest results: the summary and the files written for it.
+//!
+//! The output folder gets `summary.json` (metrics of the strategy and of
+//! buy-and-hold, costs, counts, the conventions used), `equity.csv` (one row
+//! per equity sample), `fills.csv` (one row per fill) and `ledger.json` (the
+//! venue's ledger at the end, for reconciliation). Nothing depends on the
+//! wall clock or on hash order: the same run writes the same bytes.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use odex_shared::market::{Amount, Price};
+use serde::Serialize;
+
+use super::config::{BacktestConfig, BacktestError, DataSource, SignalConfig};
+use super::metrics::{self, Metrics};
+use super::replay::{Replay, SYMBOL};
+
+/// The conventions behind the numbers, written into every summary.
+pub const CONVENTIONS: &str = "simple returns between equity samples; 365-day year of 24 h; \
+Sharpe = mean/sd*sqrt(periods_per_year), sample sd, zero risk-free rate; Sortino uses sqrt(mean(min(r,0)^2)); \
+annualised return compounds total return over periods_per_year/n; turnover = traded notional / initial equity; \
+buy and hold invests all equity at the first sample's mark with no costs";
+
+/// The headline numbers of a backtest (`summary.json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Exchange symbol.
+    pub symbol: String,
+    /// Where the data came from.
+    pub data: Vec<String>,
+    /// What gave the signal.
+    pub signal: String,
+    /// Events replayed.
+    pub events: u64,
+    /// Events the signal observed.
+    pub observations: u64,
+    /// First equity sample, ms since the epoch.
+    pub first_time_ms: u64,
+    /// Last equity sample, ms since the epoch.
+    pub last_time_ms: u64,
+    /// Opening equity (quote).
+    pub initial_equity: String,
+    /// Closing equity at the last mark (quote).
+    pub final_equity: String,
+    /// Closing minus opening equity.
+    pub pnl: String,
+    /// Commissions paid.
+    pub fees: String,
+    /// Quote value traded.
+    pub traded_notional: String,
+    /// Traded notional over opening equity.
+    pub turnover: f64,
+    /// Fills.
+    pub fills: usize,
+    /// Fills on the maker side.
+    pub maker_fills: usize,
+    /// Orders accepted by the venue.
+    pub orders: u64,
+    /// Orders refused at submission.
+    pub rejects: u64,
+    /// Orders that ended (expired or rejected in matching) with no fill.
+    pub unfilled_orders: u64,
+    /// Base held at the end.
+    pub final_base: String,
+    /// Quote held at the end.
+    pub final_quote: String,
+    /// The strategy.
+    pub strategy: Metrics,
+    /// Buy and hold over the same samples.
+    pub buy_and_hold: Metrics,
+    /// How the metrics are defined.
+    pub conventions: &'static str,
+}
+
+/// What [`run`](super::run) returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BacktestReport {
+    /// The summary (also in `summary.json`).
+    pub summary: Summary,
+    /// The files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// Builds the summary of a replay.
+pub fn summarise(config: &BacktestConfig, r: &Replay) -> Summary {
+    let times: Vec<f64> = r.equity.iter().map(|p| p.time.0 as f64 * 1e-9).collect();
+    let equity: Vec<f64> = r.equity.iter().map(|p| p.equity.to_f64()).collect();
+    let exposed: Vec<bool> = r.equity.iter().map(|p| p.base.is_positive()).collect();
+    let first_mark = r.equity.first().map_or(0.0, |p| p.mark.to_f64());
+    let first_equity = config.initial_quote.to_f64();
+    let hold: Vec<f64> = r.equity.iter().map(|p| first_equity * p.mark.to_f64() / first_mark).collect();
+    let acct = r.venue.account(SYMBOL).copied().unwrap_or_default();
+    let last_mark = r.equity.last().map_or(Price::ZERO, |p| p.mark);
+    let final_equity = acct.quote.saturating_add(last_mark.notional(acct.base).unwrap_or(Amount::ZERO));
+    let traded = acct.buy_notional.saturating_add(acct.sell_notional);
+    let data = match &config.data {
+        DataSource::Klines(files) => files.iter().map(|f| f.display().to_string()).collect(),
+        DataSource::SyntheticOu(ou) => vec![format!(
+            "synthetic OU: kappa {} mu {} sigma {} bars {} seed {}",
+            ou.kappa, ou.mu, ou.sigma, ou.bars, ou.seed
+        )],
+    };
+    let signal = match &config.signal {
+        SignalConfig::Model(path) => format!("model {}", path.display()),
+        SignalConfig::Oracle { params, horizon } => {
+            format!("OU oracle: kappa {} mu {} sigma {} horizon {}", params.kappa, params.mu, params.sigma, horizon)
+        }
+    };
+    Summary {
+        symbol: config.symbol.symbol.clone(),
+        data,
+        signal,
+        events: r.events,
+        observations: r.observations,
+        first_time_ms: r.equity.first().map_or(0, |p| p.time.as_millis()),
+        last_time_ms: r.equity.last().map_or(0, |p| p.time.as_millis()),
+        initial_equity: config.initial_quote.to_string(),
+        final_equity: final_equity.to_string(),
+        pnl: final_equity.saturating_sub(config.initial_quote).to_string(),
+        fees: acct.fees.to_string(),
+        traded_notional: traded.to_string(),
+        turnover: traded.to_f64() / first_equity,
+        fills: r.fills.len(),
+        maker_fills: r.fills.iter().filter(|f| f.maker).count(),
+        orders: r.orders,
+        rejects: r.rejects,
+        unfilled_orders: r.unfilled_ends,
+        final_base: acct.base.to_string(),
+        final_quote: acct.quote.to_string(),
+        strategy: metrics::compute(&times, &equity, &exposed),
+        buy_and_hold: metrics::compute(&times, &hold, &vec![true; hold.len()]),
+        conventions: CONVENTIONS,
+    }
+}
+
+/// `equity.csv`.
+pub fn equity_csv(r: &Replay) -> String {
+    let mut s = String::with_capacity(64 * (r.equity.len() + 1));
+    s.push_str("time_ms,mark,base,quote,equity,drawdown,target_fraction\n");
+    let mut peak = 0.0f64;
+    for p in &r.equity {
+        let e = p.equity.to_f64();
+        peak = peak.max(e);
+        let dd = if peak > 0.0 { 1.0 - e / peak } else { 0.0 };
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{:.8},{:.8}",
+            p.time.as_millis(),
+            p.mark,
+            p.base,
+            p.quote,
+            p.equity,
+            dd,
+            if p.target.is_finite() { p.target } else { 0.0 }
+        );
+    }
+    s
+}
+
+/// `fills.csv`.
+pub fn fills_csv(r: &Replay) -> String {
+    let mut s = String::with_capacity(96 * (r.fills.len() + 1));
+    s.push_str("time_ms,order_id,client_id,side,price,qty,quote,fee,liquidity\n");
+    for f in &r.fills {
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{}",
+            f.time.as_millis(),
+            f.order_id,
+            f.client_id,
+            f.side.as_str(),
+            f.price,
+            f.qty,
+            f.price.notional(f.qty).unwrap_or(Amount::ZERO),
+            f.fee,
+            if f.maker { "maker" } else { "taker" }
+        );
+    }
+    s
+}
+
+fn write(dir: &Path, name: &str, text: &str, files: &mut Vec<PathBuf>) -> Result<(), BacktestError> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).map_err(|source| BacktestError::Write { path: path.clone(), source })?;
+    files.push(path);
+    Ok(())
+}
+
+/// Writes every result file into `config.out_dir` (created if missing).
+///
+/// # Errors
+/// [`BacktestError::Write`] naming the path that failed.
+pub fn write_all(config: &BacktestConfig, r: &Replay, summary: &Summary) -> Result<Vec<PathBuf>, BacktestError> {
+    let dir = &config.out_dir;
+    std::fs::create_dir_all(dir).map_err(|source| BacktestError::Write { path: dir.clone(), source })?;
+    let mut files = Vec::with_capacity(4);
+    let mut json = serde_json::to_string_pretty(summary)?;
+    json.push('\n');
+    write(dir, "summary.json", &json, &mut files)?;
+    write(dir, "equity.csv", &equity_csv(r), &mut files)?;
+    write(dir, "fills.csv", &fills_csv(r), &mut files)?;
+    let mut ledger = r.venue.ledger_json();
+    ledger.push('\n');
+    write(dir, "ledger.json", &ledger, &mut files)?;
+    Ok(files)
+}

@@ -1,0 +1,162 @@
+//! Per-event signal sources: what the backtester asks, on every event, for
+//! the position to hold.
+//!
+//! [`SignalSource`] is implemented for the shared
+//! [`Predictor`] (the very code path the live engine
+//! runs) and for [`OuOracle`], the mean-reversion strategy that knows the
+//! true parameters of a synthetic Ornstein-Uhlenbeck series: the benchmark a
+//! trained model's Sharpe is compared with. The backtester is generic over
+//! the source, so there is no dynamic dispatch per event.
+
+use odex_shared::features::Observation;
+use odex_shared::predictor::Predictor;
+use odex_shared::sizing::{self, Signal, SizingParams};
+
+use crate::event::{MarketData, MarketEvent};
+
+/// Something that turns market events into a target position.
+///
+/// Rules for implementors: `observe` sees every event in order, once;
+/// `target_fraction` is the signed fraction of equity to hold after the
+/// events seen so far (zero while not warm), finite, and cheap to call.
+/// Both must be deterministic and must not allocate.
+pub trait SignalSource {
+    /// Feeds one event; returns whether it changed the state.
+    fn observe(&mut self, event: &MarketEvent) -> bool;
+
+    /// The target position as a signed fraction of equity.
+    fn target_fraction(&self) -> f64;
+}
+
+/// The model observation of an event: the mid and displayed quantities of a
+/// book update, or the close and taker buy / sell volumes of a bar. Trades
+/// are not observations (the model was trained on books or bars).
+pub fn observation(event: &MarketEvent) -> Option<Observation> {
+    match event.data {
+        MarketData::Book(b) => {
+            Some(Observation { price: b.top.mid(), bid_qty: b.top.bid_qty.to_f64(), ask_qty: b.top.ask_qty.to_f64() })
+        }
+        MarketData::Bar(b) => Some(Observation {
+            price: b.bar.close.to_f64(),
+            bid_qty: b.taker_buy_volume.to_f64(),
+            ask_qty: b.bar.volume.saturating_sub(b.taker_buy_volume).to_f64(),
+        }),
+        MarketData::Trade(_) => None,
+    }
+}
+
+impl SignalSource for Predictor {
+    #[inline]
+    fn observe(&mut self, event: &MarketEvent) -> bool {
+        observation(event).is_some_and(|o| Predictor::observe(self, &o))
+    }
+
+    #[inline]
+    fn target_fraction(&self) -> f64 {
+        Predictor::target_fraction(self)
+    }
+}
+
+/// Known Ornstein-Uhlenbeck parameters of a log-price series, per bar (or
+/// per observation): `dx = kappa (mu - x) dt + sigma dW`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OuParams {
+    /// Mean-reversion speed, `> 0`.
+    pub kappa: f64,
+    /// Long-run log price.
+    pub mu: f64,
+    /// Diffusion.
+    pub sigma: f64,
+}
+
+/// The oracle mean-reversion strategy: it knows the true OU parameters and
+/// forecasts exactly, `E[x_{t+h}] - x_t = (mu - x_t)(1 - e^{-kappa h})` with
+/// variance `sigma^2 (1 - e^{-2 kappa h}) / (2 kappa)`, sized by the same
+/// rule the model uses ([`sizing::target_fraction`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OuOracle {
+    params: OuParams,
+    horizon: f64,
+    sizing: SizingParams,
+    x: Option<f64>,
+}
+
+impl OuOracle {
+    /// An oracle forecasting `horizon` observations ahead.
+    pub const fn new(params: OuParams, horizon: f64, sizing: SizingParams) -> Self {
+        Self { params, horizon, sizing, x: None }
+    }
+
+    /// The oracle's forecast, once it has seen a price.
+    pub fn signal(&self) -> Option<Signal> {
+        let x = self.x?;
+        let OuParams { kappa, mu, sigma } = self.params;
+        let h = self.horizon;
+        Some(Signal {
+            expected_return: (mu - x) * (1.0 - (-kappa * h).exp()),
+            variance: sigma * sigma * (1.0 - (-2.0 * kappa * h).exp()) / (2.0 * kappa),
+        })
+    }
+}
+
+impl SignalSource for OuOracle {
+    fn observe(&mut self, event: &MarketEvent) -> bool {
+        match observation(event) {
+            Some(o) if o.price > 0.0 && o.price.is_finite() => {
+                self.x = Some(o.price.ln());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn target_fraction(&self) -> f64 {
+        self.signal().map_or(0.0, |s| sizing::target_fraction(&s, &self.sizing))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use odex_shared::market::{Bar, Nanos, Price, Qty};
+
+    use super::*;
+    use crate::event::BarUpdate;
+    use crate::order::SymbolId;
+
+    fn bar(close: &str) -> MarketEvent {
+        let c = Price::parse(close).unwrap();
+        MarketEvent {
+            recv: Nanos(0),
+            exchange_time: None,
+            data: MarketData::Bar(BarUpdate {
+                symbol: SymbolId(0),
+                bar: Bar { open_time_ms: 0, open: c, high: c, low: c, close: c, volume: Qty::ONE },
+                taker_buy_volume: Qty::ZERO,
+            }),
+        }
+    }
+
+    #[test]
+    fn oracle_buys_below_the_mean_and_sells_above() {
+        let params = OuParams { kappa: 0.1, mu: 100f64.ln(), sigma: 0.01 };
+        let mut o = OuOracle::new(params, 1.0, SizingParams::default());
+        assert_eq!(o.target_fraction(), 0.0);
+        assert!(o.observe(&bar("98")));
+        assert!(o.target_fraction() > 0.0);
+        let s = o.signal().unwrap();
+        assert!((s.expected_return - (100f64.ln() - 98f64.ln()) * (1.0 - (-0.1f64).exp())).abs() < 1e-15);
+        o.observe(&bar("102"));
+        assert!(o.target_fraction() < 0.0);
+    }
+
+    #[test]
+    fn predictor_is_a_signal_source() {
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/golden-v1.odex")).unwrap();
+        let file = odex_shared::model_file::decode(&bytes).unwrap();
+        let mut p = Predictor::new(&file).unwrap();
+        for i in 0..100 {
+            assert!(SignalSource::observe(&mut p, &bar(if i % 2 == 0 { "100" } else { "100.5" })));
+        }
+        assert!(SignalSource::target_fraction(&p).is_finite());
+    }
+}
