@@ -20,47 +20,11 @@ use odex_shared::features::{FeatureKind, FeatureSpec};
 use odex_shared::integrator::Method;
 use odex_shared::market::{Nanos, Price, Qty, Side};
 use odex_shared::model::{Activation, DiffusionKind, MAX_PARAMS, Physics};
-use odex_shared::model_file::{ModelFile, ModelSpec};
+use odex_benches::reference_model;
 use odex_shared::predictor::Predictor;
 use odex_shared::sizing::SizingParams;
 
 const EVENTS: usize = 200_000;
-
-/// The reference model of the performance targets.
-fn reference_model() -> ModelFile {
-    let mut features = FeatureSpec::new(
-        &[FeatureKind::EwmaDeviation, FeatureKind::LogReturn, FeatureKind::EwmaVolatility, FeatureKind::Imbalance],
-        0.05,
-        0.02,
-    )
-    .unwrap();
-    features.mean = heapless::Vec::from_slice(&[0.0, 0.0, 1e-5, 0.0]).unwrap();
-    features.std = heapless::Vec::from_slice(&[2e-5, 1e-5, 1e-5, 0.5]).unwrap();
-    features.warmup = 20;
-    let spec = ModelSpec {
-        name: heapless::String::try_from("bench-reference").unwrap(),
-        features,
-        physics: heapless::Vec::from_slice(&[
-            Physics::OrnsteinUhlenbeck { kappa: 0.5, mu: 0.0, sigma: 0.3 },
-            Physics::None,
-            Physics::VolatilityReversion { kappa: 0.1, theta: 0.0, xi: 0.05 },
-            Physics::None,
-        ])
-        .unwrap(),
-        hidden: heapless::Vec::from_slice(&[32, 32]).unwrap(),
-        activation: Activation::PadeTanh,
-        diffusion: DiffusionKind::None,
-        method: Method::Rk4,
-        dt: 1.0,
-        horizon_steps: 1,
-        return_dim: 0,
-        sizing: SizingParams { kelly_fraction: 0.25, vol_target: 0.02, max_leverage: 1.0, min_edge: 0.0 },
-    };
-    let n = spec.shape().param_count();
-    let weights =
-        (0..n).map(|i| ((i as f64) * 0.618_033_988_749).sin() * 0.1).collect::<heapless::Vec<f64, MAX_PARAMS>>();
-    ModelFile { spec, weights }
-}
 
 fn config() -> BacktestConfig {
     let mut c = BacktestConfig::new(

@@ -192,22 +192,76 @@ impl Layer {
         Some((Self { offset, inputs, outputs }, rest))
     }
 
-    /// `y = W x + b` over the layer's sizes.
+    /// `y = act(W x + b)` over the layer's sizes (`act = None`: linear).
+    ///
+    /// Common widths go through [`forward_fixed`], whose loops have a
+    /// compile-time length and unroll into straight-line vector code; the
+    /// arithmetic (bias first, then input columns in order) is the same on
+    /// every path, so results do not depend on the width.
     #[inline(always)]
-    fn forward(&self, arena: &[f64; MAX_PARAMS], x: &[f64; MAX_HIDDEN], y: &mut [f64; MAX_HIDDEN]) {
+    fn forward(
+        &self,
+        arena: &[f64; MAX_PARAMS],
+        x: &[f64; MAX_HIDDEN],
+        y: &mut [f64; MAX_HIDDEN],
+        act: Option<Activation>,
+    ) {
         let n = self.outputs;
         let Some(params) = arena.get(self.offset..self.offset + dense_param_count(self.inputs, n)) else {
             return;
         };
         let (w, b) = params.split_at(self.inputs * n);
-        for (yo, bo) in y.iter_mut().zip(b) {
-            *yo = *bo;
-        }
-        for (col, &xi) in w.chunks_exact(n.max(1)).zip(x.iter()) {
-            for (yo, wo) in y.iter_mut().zip(col) {
-                *yo += wo * xi;
+        let cols = x.get(..self.inputs).unwrap_or(&[]);
+        match n {
+            4 => forward_fixed::<4>(w, b, cols, y, act),
+            8 => forward_fixed::<8>(w, b, cols, y, act),
+            16 => forward_fixed::<16>(w, b, cols, y, act),
+            32 => forward_fixed::<32>(w, b, cols, y, act),
+            64 => forward_fixed::<64>(w, b, cols, y, act),
+            _ => {
+                for (yo, bo) in y.iter_mut().zip(b) {
+                    *yo = *bo;
+                }
+                for (col, &xi) in w.chunks_exact(n.max(1)).zip(cols) {
+                    for (yo, wo) in y.iter_mut().zip(col) {
+                        *yo += wo * xi;
+                    }
+                }
+                if let Some(act) = act {
+                    y.iter_mut().take(n).for_each(|v| *v = act.apply(*v));
+                }
             }
         }
+    }
+}
+
+/// [`Layer::forward`] for a width known at compile time.
+#[inline(always)]
+fn forward_fixed<const N: usize>(
+    w: &[f64],
+    b: &[f64],
+    cols: &[f64],
+    y: &mut [f64; MAX_HIDDEN],
+    act: Option<Activation>,
+) {
+    let mut acc = [0.0; N];
+    if let Some(bias) = b.first_chunk::<N>() {
+        acc = *bias;
+    }
+    for (col, &xi) in w.chunks_exact(N).zip(cols) {
+        if let Some(col) = col.first_chunk::<N>() {
+            for (a, c) in acc.iter_mut().zip(col) {
+                *a += c * xi;
+            }
+        }
+    }
+    match act {
+        None => {}
+        Some(Activation::PadeTanh) => acc.iter_mut().for_each(|v| *v = pade_tanh(*v)),
+        Some(Activation::Tanh) => acc.iter_mut().for_each(|v| *v = libm::tanh(*v)),
+    }
+    if let Some(out) = y.first_chunk_mut::<N>() {
+        *out = acc;
     }
 }
 
@@ -452,12 +506,8 @@ impl HybridModel {
         }
         let last = self.n_layers.saturating_sub(1);
         for (k, layer) in self.layers.iter().enumerate().take(self.n_layers) {
-            layer.forward(&self.arena, &a, &mut b);
-            if k < last {
-                for v in b.iter_mut().take(layer.outputs) {
-                    *v = self.activation.apply(*v);
-                }
-            }
+            let act = if k < last { Some(self.activation) } else { None };
+            layer.forward(&self.arena, &a, &mut b, act);
             core::mem::swap(&mut a, &mut b);
         }
         for (o, &v) in out.iter_mut().zip(a.iter()).take(self.dim) {
@@ -510,7 +560,7 @@ impl HybridModel {
                 for (dst, &src) in input.iter_mut().zip(x.iter()).take(self.dim) {
                     *dst = src;
                 }
-                self.diffusion_layer.forward(&self.arena, &input, &mut z);
+                self.diffusion_layer.forward(&self.arena, &input, &mut z, None);
                 for (v, &zi) in g.iter_mut().zip(z.iter()).take(self.dim) {
                     *v = softplus(zi);
                 }
@@ -627,6 +677,30 @@ mod tests {
         let want = reference_mlp(4, &[32, 32], &p, Activation::Tanh, &x);
         for i in 0..4 {
             assert!((dx[i] - want[i]).abs() < 1e-12, "{i}: {} vs {}", dx[i], want[i]);
+        }
+    }
+
+    #[test]
+    fn every_width_path_matches_reference() {
+        // 4 and 8 take the fixed-width kernels, 5 and 3 the generic loop.
+        for (dim, hidden) in [(3usize, vec![5u16, 8]), (5, vec![4, 3, 16]), (2, vec![64])] {
+            let shape = Shape { dim, hidden: &hidden, diffusion: DiffusionKind::None };
+            let p = params(shape.param_count(), dim as u64);
+            let phys = vec![Physics::None; dim];
+            for act in [Activation::Tanh, Activation::PadeTanh] {
+                let m = HybridModel::new(shape, &phys, act, Method::Rk4, 0.1, 1, &p).unwrap();
+                let mut x = [0.0; MAX_STATE];
+                for (i, v) in x.iter_mut().take(dim).enumerate() {
+                    *v = 0.7 - 0.4 * i as f64;
+                }
+                let mut dx = [0.0; MAX_STATE];
+                m.eval(&x, &mut dx);
+                let h: Vec<usize> = hidden.iter().map(|&h| usize::from(h)).collect();
+                let want = reference_mlp(dim, &h, &p, act, &x);
+                for i in 0..dim {
+                    assert!((dx[i] - want[i]).abs() < 1e-12, "{hidden:?} {act:?} {i}: {} vs {}", dx[i], want[i]);
+                }
+            }
         }
     }
 
