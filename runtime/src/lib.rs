@@ -8,6 +8,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod clock;
+pub mod config;
 pub mod event;
 pub mod filters;
 pub mod order;
