@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod engine;
 pub mod event;
 pub mod filters;
 pub mod order;
