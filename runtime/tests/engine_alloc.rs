@@ -5,14 +5,15 @@
 //! under a counting global allocator. Zero allocations after warm-up, and
 //! orders were produced.
 //!
-//! One test in this file: the allocator counts on the test's own thread only.
+//! The allocator counts on each test's own thread only, so the tests of
+//! this file may run in parallel.
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;
 
-use odex_runtime::clock::{Clock, SimClock};
+use odex_runtime::clock::{Clock, SimClock, SystemClock};
 use odex_runtime::config::{FsyncPolicy, RawConfig};
 use odex_runtime::engine::{Engine, JournalWriter, KillSwitch, RecordingVenue, RequestKind, Sent};
 use odex_runtime::event::{BookUpdate, MarketData, MarketEvent};
@@ -169,8 +170,99 @@ impl Exchange {
     }
 }
 
-#[test]
-fn one_million_events_allocate_nothing_after_warmup() {
+struct Outcome {
+    allocs_after_warmup: u64,
+    places_after_warmup: u64,
+    fills: u64,
+}
+
+/// Drives `EVENTS` book updates through `engine`; `tick` moves the clock
+/// before each event (a no-op for the real clock).
+fn drive<C: Clock>(engine: &mut Engine<RecordingVenue, C>, tick: impl Fn(&C), name: &str) -> Outcome {
+    let journal_path = std::env::temp_dir().join(format!("odex-alloc-{name}-{}.journal", std::process::id()));
+    let _ = std::fs::remove_file(&journal_path);
+    let mut writer = JournalWriter::open(&journal_path, FsyncPolicy::Never).unwrap();
+    let mut ex = Exchange {
+        resting: Vec::with_capacity(1024),
+        inbox: Vec::with_capacity(1024),
+        reports: Vec::with_capacity(1024),
+        not_found: Vec::with_capacity(1024),
+        next_id: 0,
+        fills: 0,
+    };
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let tick_size = 1_000_000i64; // 0.01
+    let mut mid_ticks: i64 = 5_000_000; // 50000.00
+    let mut places_at_warmup = 0;
+    ALLOCS.with(|a| a.set(0));
+
+    for n in 0..EVENTS {
+        if n == WARMUP {
+            places_at_warmup = engine.venue().totals().0;
+            COUNTING.with(|c| c.set(true));
+        }
+        // random walk: mostly small moves, a drift regime every 50k events
+        let r = rng.next();
+        let drift = if (n / 50_000) % 2 == 0 { 1 } else { -1 };
+        let step = (r % 7) as i64 - 3 + if r.is_multiple_of(11) { drift } else { 0 };
+        mid_ticks = (mid_ticks + step).max(1000);
+        tick(engine.clock());
+        let top = BookTop {
+            bid: Price::from_raw(mid_ticks * tick_size),
+            bid_qty: Qty::from_raw(((r >> 20) % 500 + 1) as i64 * 1_000_000),
+            ask: Price::from_raw((mid_ticks + 1) * tick_size),
+            ask_qty: Qty::from_raw(((r >> 40) % 500 + 1) as i64 * 1_000_000),
+        };
+        let ev = MarketEvent {
+            recv: engine.clock().monotonic(),
+            exchange_time: None,
+            data: MarketData::Book(BookUpdate { symbol: SymbolId(0), update_id: n, top }),
+        };
+        engine.on_market(&ev);
+        ex.inbox.extend(engine.venue_mut().drain());
+        ex.handle(&top);
+        for r in ex.reports.drain(..) {
+            engine.on_execution(&r);
+        }
+        for (sym, id) in ex.not_found.drain(..) {
+            engine.on_request_failed(sym, &id, RequestKind::Query, false);
+        }
+        if n % 1000 == 999 {
+            engine.flush_journal(&mut writer).unwrap();
+        }
+    }
+    COUNTING.with(|c| c.set(false));
+    let allocs_after_warmup = ALLOCS.with(Cell::get);
+
+    let (places, cancels, queries) = engine.venue().totals();
+    let c = engine.orders().counters();
+    println!(
+        "[{name}] events {EVENTS}, places {places} ({} after warm-up), cancels {cancels}, queries {queries}, fills {}, allocations after warm-up {allocs_after_warmup}",
+        places - places_at_warmup,
+        ex.fills
+    );
+    println!("[{name}] order manager: {c:?}");
+    println!("[{name}] refusals: {:?}", engine.risk().refusals().iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>());
+    let pf = engine.portfolio();
+    println!(
+        "[{name}] position {:?}, realised {}, fees {}, high water {}, breaker {:?}, journal records {}, bytes {}",
+        pf.position(SymbolId(0)).qty,
+        pf.realised(),
+        pf.fees(),
+        pf.high_water(),
+        engine.risk().breaker(),
+        engine.journal().pushed(),
+        writer.written()
+    );
+    println!("[{name}] stage timings (engine clock):\n{}", engine.timings().summary());
+    std::fs::remove_file(&journal_path).ok();
+    assert_eq!(engine.counters().illegal_reports, 0);
+    assert_eq!(engine.counters().journal_dropped, 0);
+    assert_eq!(engine.venue().overflow(), 0);
+    Outcome { allocs_after_warmup, places_after_warmup: places - places_at_warmup, fills: ex.fills }
+}
+
+fn config() -> (odex_runtime::config::Config, odex_shared::model_file::ModelFile, SymbolFilters) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let text = std::fs::read_to_string(dir.join("paper.toml")).unwrap();
     // the golden model's forecast barely moves on a random walk; a tight
@@ -194,91 +286,40 @@ fn one_million_events_allocate_nothing_after_warmup() {
         }),
         ..SymbolFilters::default()
     };
+    (cfg, model, filters)
+}
+
+#[test]
+fn one_million_events_allocate_nothing_after_warmup() {
+    let (cfg, model, filters) = config();
     let clock = SimClock::new(Nanos(1_700_000_000_000_000_000));
     let mut engine =
         Engine::new(&cfg, &model, &[filters], "odx-a-", KillSwitch::new(), RecordingVenue::new(256), clock).unwrap();
-    let journal_path = std::env::temp_dir().join(format!("odex-alloc-{}.journal", std::process::id()));
-    let _ = std::fs::remove_file(&journal_path);
-    let mut writer = JournalWriter::open(&journal_path, FsyncPolicy::Never).unwrap();
-    let mut ex = Exchange {
-        resting: Vec::with_capacity(1024),
-        inbox: Vec::with_capacity(1024),
-        reports: Vec::with_capacity(1024),
-        not_found: Vec::with_capacity(1024),
-        next_id: 0,
-        fills: 0,
-    };
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let tick = 1_000_000i64; // 0.01
-    let mut mid_ticks: i64 = 5_000_000; // 50000.00
-    let mut allocs_after_warmup = 0;
-    let mut places_at_warmup = 0;
+    // 1 ms between events: 1,000 s of simulated trading
+    let out = drive(&mut engine, |c| c.advance(Nanos(1_000_000)), "sim-clock");
+    assert_eq!(out.allocs_after_warmup, 0, "the hot path allocated");
+    assert!(out.places_after_warmup >= 300, "too few orders after warm-up: {}", out.places_after_warmup);
+    assert!(out.fills >= 100, "too few fills: {}", out.fills);
+}
 
-    for n in 0..EVENTS {
-        if n == WARMUP {
-            places_at_warmup = engine.venue().totals().0;
-            COUNTING.with(|c| c.set(true));
-        }
-        // random walk: mostly small moves, a drift regime every 50k events
-        let r = rng.next();
-        let drift = if (n / 50_000) % 2 == 0 { 1 } else { -1 };
-        let step = (r % 7) as i64 - 3 + if r.is_multiple_of(11) { drift } else { 0 };
-        mid_ticks = (mid_ticks + step).max(1000);
-        engine.clock().advance(Nanos(1_000_000));
-        let top = BookTop {
-            bid: Price::from_raw(mid_ticks * tick),
-            bid_qty: Qty::from_raw(((r >> 20) % 500 + 1) as i64 * 1_000_000),
-            ask: Price::from_raw((mid_ticks + 1) * tick),
-            ask_qty: Qty::from_raw(((r >> 40) % 500 + 1) as i64 * 1_000_000),
-        };
-        let ev = MarketEvent {
-            recv: engine.clock().monotonic(),
-            exchange_time: None,
-            data: MarketData::Book(BookUpdate { symbol: SymbolId(0), update_id: n, top }),
-        };
-        engine.on_market(&ev);
-        ex.inbox.extend(engine.venue_mut().drain());
-        ex.handle(&top);
-        for r in ex.reports.drain(..) {
-            engine.on_execution(&r);
-        }
-        for (sym, id) in ex.not_found.drain(..) {
-            engine.on_request_failed(sym, &id, RequestKind::Query, false);
-        }
-        if n % 1000 == 999 {
-            engine.flush_journal(&mut writer).unwrap();
-        }
-    }
-    COUNTING.with(|c| c.set(false));
-    ALLOCS.with(|a| allocs_after_warmup = a.get());
-
-    let (places, cancels, queries) = engine.venue().totals();
-    let c = engine.orders().counters();
-    println!(
-        "events {EVENTS}, places {places} ({} after warm-up), cancels {cancels}, queries {queries}, fills {}",
-        places - places_at_warmup,
-        ex.fills
-    );
-    println!("order manager: {c:?}");
-    println!("refusals: {:?}", engine.risk().refusals().iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>());
-    let pf = engine.portfolio();
-    println!(
-        "position {:?}, realised {}, fees {}, high water {}, breaker {:?}, journal records {}, bytes {}",
-        pf.position(SymbolId(0)).qty,
-        pf.realised(),
-        pf.fees(),
-        pf.high_water(),
-        engine.risk().breaker(),
-        engine.journal().pushed(),
-        writer.written()
-    );
-    println!("{}", engine.timings().summary());
-    std::fs::remove_file(&journal_path).ok();
-
-    assert_eq!(allocs_after_warmup, 0, "the hot path allocated");
-    assert!(places - places_at_warmup >= 300, "too few orders after warm-up: {}", places - places_at_warmup);
-    assert!(ex.fills >= 100, "too few fills: {}", ex.fills);
-    assert_eq!(engine.counters().illegal_reports, 0);
-    assert_eq!(engine.counters().journal_dropped, 0);
-    assert_eq!(engine.venue().overflow(), 0);
+/// The same run on the machine's clock: the stage histograms then hold
+/// real durations (printed; run with `--release --nocapture` for figures).
+/// Fewer orders pass the rate limits here, since the run takes seconds.
+#[test]
+fn one_million_events_on_the_real_clock_allocate_nothing() {
+    let (cfg, model, filters) = config();
+    let mut engine = Engine::new(
+        &cfg,
+        &model,
+        &[filters],
+        "odx-b-",
+        KillSwitch::new(),
+        RecordingVenue::new(256),
+        SystemClock::new(),
+    )
+    .unwrap();
+    let out = drive(&mut engine, |_| {}, "real-clock");
+    assert_eq!(out.allocs_after_warmup, 0, "the hot path allocated");
+    assert!(out.places_after_warmup > 0);
+    assert_eq!(engine.timings().model.len(), EVENTS);
 }

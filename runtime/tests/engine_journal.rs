@@ -118,7 +118,11 @@ fn trade(events: u64, name: &str) -> (PathBuf, Vec<(u64, Snapshot)>, E) {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         mid += (seed % 5) as i64 - 2
-            + if (n / 2000) % 2 == 0 { i64::from(seed.is_multiple_of(13)) } else { -i64::from(seed.is_multiple_of(13)) };
+            + if (n / 2000) % 2 == 0 {
+                i64::from(seed.is_multiple_of(13))
+            } else {
+                -i64::from(seed.is_multiple_of(13))
+            };
         e.clock().advance(Nanos(2_000_000));
         let top = BookTop {
             bid: Price::from_raw(mid * 1_000_000),
