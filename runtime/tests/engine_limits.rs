@@ -371,10 +371,10 @@ impl Harness {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn no_limit_is_ever_exceeded(ops in proptest::collection::vec(op(), 1..200)) {
+    fn no_limit_is_ever_exceeded(ops in proptest::collection::vec(op(), 1..300)) {
         let mut h = Harness::new();
         for (i, op) in ops.iter().enumerate() {
             if let Err(e) = h.step(op) {

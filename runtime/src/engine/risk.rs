@@ -634,6 +634,44 @@ mod tests {
         assert_eq!(r.exit_trigger(Qty::ZERO, p("100"), p("50")), None);
     }
 
+    proptest::proptest! {
+        /// Whatever the orders and prices, an accepted order never takes the
+        /// worst-case position past the limit, the order rate never exceeds
+        /// `burst + rate x window`, and the open-order count stays below the limit.
+        #[test]
+        fn accepted_orders_respect_every_limit(
+            ops in proptest::collection::vec((0u64..400, proptest::bool::ANY, 1i64..80_000_000, -40i64..40, 0i64..150_000_000, 0usize..5), 1..200)
+        ) {
+            let lim = limits();
+            let mut r = RiskManager::new(lim.clone(), KillSwitch::new(), Nanos(0));
+            let mut now = 0u64;
+            let mut accepted: Vec<u64> = Vec::new();
+            for (dt_ms, buy, qty, off, open, open_orders) in ops {
+                now += dt_ms * 1_000_000;
+                let position = Qty::from_raw(open - 75_000_000);
+                let o = OrderCheck {
+                    side: if buy { Side::Buy } else { Side::Sell },
+                    qty: Qty::from_raw(qty),
+                    price: Some(Price::from_raw(100 * SCALE + off * 1_000_000)),
+                    mid: p("100"),
+                    position,
+                    open_same_side: Qty::from_raw(open / 3),
+                    open_orders,
+                    data_age: Nanos(0),
+                };
+                if r.check_order(&o, Nanos(now)).is_ok() {
+                    let after = position.raw() + o.side.sign() * (o.open_same_side.raw() + qty);
+                    let reducing = after.abs() < position.raw().abs();
+                    proptest::prop_assert!(reducing || after.abs() <= lim.max_position.raw());
+                    proptest::prop_assert!(open_orders < lim.max_open_orders as usize);
+                    accepted.push(now);
+                    let window = accepted.iter().filter(|t| now - **t < 1_000_000_000).count();
+                    proptest::prop_assert!(window as f64 <= f64::from(lim.order_burst) + lim.max_orders_per_sec);
+                }
+            }
+        }
+    }
+
     #[test]
     fn target_is_clamped_to_position_and_notional() {
         let mut r = RiskManager::new(limits(), KillSwitch::new(), Nanos(0));
