@@ -90,6 +90,10 @@ struct Exchange {
     inbox: Vec<Sent>,
     reports: Vec<ExecutionReport>,
     not_found: Vec<(SymbolId, odex_runtime::order::ClientOrderId)>,
+    /// Places whose response "timed out" (the order rests all the same).
+    lost: Vec<(SymbolId, odex_runtime::order::ClientOrderId)>,
+    /// `order.status` answers.
+    status: Vec<ExecutionReport>,
     next_id: u64,
     fills: u64,
 }
@@ -152,7 +156,12 @@ impl Exchange {
             match self.inbox[k] {
                 Sent::Place(req) => {
                     self.next_id += 1;
-                    self.reports.push(report(&req, self.next_id, ExecType::New, OrderStatus::New));
+                    if self.next_id.is_multiple_of(25) {
+                        // the response is lost: outcome unknown to the engine
+                        self.lost.push((req.symbol, req.client_id));
+                    } else {
+                        self.reports.push(report(&req, self.next_id, ExecType::New, OrderStatus::New));
+                    }
                     self.resting.push((req, self.next_id));
                 }
                 Sent::Cancel(_, id) => {
@@ -161,7 +170,10 @@ impl Exchange {
                         self.reports.push(report(&req, oid, ExecType::Canceled, OrderStatus::Canceled));
                     }
                 }
-                Sent::Query(sym, id) => self.not_found.push((sym, id)),
+                Sent::Query(sym, id) => match self.resting.iter().find(|(r, _)| r.client_id == id) {
+                    Some((req, oid)) => self.status.push(report(req, *oid, ExecType::New, OrderStatus::New)),
+                    None => self.not_found.push((sym, id)),
+                },
             }
             k += 1;
         }
@@ -187,6 +199,8 @@ fn drive<C: Clock>(engine: &mut Engine<RecordingVenue, C>, tick: impl Fn(&C), na
         inbox: Vec::with_capacity(1024),
         reports: Vec::with_capacity(1024),
         not_found: Vec::with_capacity(1024),
+        lost: Vec::with_capacity(1024),
+        status: Vec::with_capacity(1024),
         next_id: 0,
         fills: 0,
     };
@@ -226,6 +240,22 @@ fn drive<C: Clock>(engine: &mut Engine<RecordingVenue, C>, tick: impl Fn(&C), na
         }
         for (sym, id) in ex.not_found.drain(..) {
             engine.on_request_failed(sym, &id, RequestKind::Query, false);
+        }
+        for (sym, id) in ex.lost.drain(..) {
+            engine.on_request_failed(sym, &id, RequestKind::Place, true);
+        }
+        for r in ex.status.drain(..) {
+            engine.on_order_status(&r);
+        }
+        // the kill switch for a while: cancel everything, flatten, resume
+        if n == EVENTS / 2 {
+            engine.risk().kill_switch().trigger();
+        }
+        if n == EVENTS / 2 + 20_000 {
+            engine.risk().kill_switch().reset();
+        }
+        if n % 100 == 0 {
+            engine.on_idle();
         }
         if n % 1000 == 999 {
             engine.flush_journal(&mut writer).unwrap();
@@ -300,6 +330,9 @@ fn one_million_events_allocate_nothing_after_warmup() {
     assert_eq!(out.allocs_after_warmup, 0, "the hot path allocated");
     assert!(out.places_after_warmup >= 300, "too few orders after warm-up: {}", out.places_after_warmup);
     assert!(out.fills >= 100, "too few fills: {}", out.fills);
+    let c = engine.orders().counters();
+    assert!(c.unknown > 0 && c.queries > 0, "the unknown-order path was not exercised: {c:?}");
+    assert!(engine.risk().refusals().get(odex_runtime::engine::Refusal::KillSwitch) > 0 || c.cancels > 0);
 }
 
 /// The same run on the machine's clock: the stage histograms then hold

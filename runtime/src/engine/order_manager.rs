@@ -174,8 +174,12 @@ pub fn transition(from: OrderState, event: OrderEvent, filled: Qty, qty: Qty) ->
         // (a 5xx or timeout on the place, `-2011` on the cancel of an order
         // that has just filled) changes nothing
         (s, OrderEvent::Unknown | OrderEvent::CancelRejected) if s.is_final() => Some(s),
-        (s, OrderEvent::Resolved { status, cum_qty }) if s.is_open() => resolved(status, cum_qty),
-        (s, OrderEvent::Resolved { status, cum_qty }) => resolved(status, cum_qty).filter(|n| *n == s),
+        // an `order.status` answer can be older than the stream's latest
+        // report (it was written before a fill that the stream delivered
+        // first): a final state, or more filled than the answer says, wins
+        (s, OrderEvent::Resolved { cum_qty, .. }) if s.is_final() && cum_qty <= qty => Some(s),
+        (s, OrderEvent::Resolved { cum_qty, .. }) if cum_qty < filled => Some(s),
+        (_, OrderEvent::Resolved { status, cum_qty }) => resolved(status, cum_qty),
         (S::PendingNew | S::PendingCancel | S::Unknown, OrderEvent::NotFound) if filled.is_zero() => Some(S::Rejected),
         _ => None,
     };
@@ -886,6 +890,10 @@ mod tests {
         let r = OrderEvent::Resolved { status: OrderStatus::PartiallyFilled, cum_qty: q("0.2") };
         assert_eq!(transition(S::Unknown, r, Qty::ZERO, qty), Ok(S::PartiallyFilled));
         assert_eq!(transition(S::Unknown, OrderEvent::NotFound, Qty::ZERO, qty), Ok(S::Rejected));
+        // a stale status answer (written before a fill the stream already told)
+        let stale = OrderEvent::Resolved { status: OrderStatus::New, cum_qty: Qty::ZERO };
+        assert_eq!(transition(S::Filled, stale, qty, qty), Ok(S::Filled));
+        assert_eq!(transition(S::PartiallyFilled, stale, q("0.5"), qty), Ok(S::PartiallyFilled));
     }
 
     #[test]
@@ -1098,8 +1106,12 @@ mod tests {
                                 prop_assert_eq!(next == S::Filled, cum_qty == qty);
                                 filled = cum_qty;
                             }
+                            OrderEvent::Resolved { cum_qty, .. } if cum_qty < filled || state.is_final() => {
+                                prop_assert!(cum_qty <= qty);
+                                prop_assert_eq!(next, state, "a stale answer changes nothing");
+                            }
                             OrderEvent::Resolved { cum_qty, .. } => {
-                                prop_assert!(cum_qty >= filled && cum_qty <= qty);
+                                prop_assert!(cum_qty <= qty);
                                 filled = cum_qty;
                             }
                             _ => {}
