@@ -18,7 +18,7 @@ pub mod venue;
 
 pub use journal::{JournalRecord, JournalRing, JournalWriter, Recovery, StopReason, recover};
 pub use order_manager::{Action, OrderManager, OrderState, RateLimit, RateLimitKind, RequestKind, TrackedOrder};
-pub use pipeline::{Engine, EngineCounters, EngineError};
+pub use pipeline::{Engine, EngineCounters, EngineError, run_prefix};
 pub use portfolio::{Balance, Discrepancy, Portfolio, Position};
 pub use risk::{BreakerState, KillSwitch, Refusal, RefusalCounts, RiskManager};
 pub use timings::StageTimings;

@@ -494,6 +494,12 @@ impl OrderManager {
         self.seq = self.seq.max(seq.saturating_add(1));
     }
 
+    /// The sequence number of an id made with this manager's prefix.
+    pub fn sequence_of(&self, id: &ClientOrderId) -> Option<u64> {
+        let digits = id.as_bytes().strip_prefix(self.prefix.get(..self.prefix_len)?)?;
+        core::str::from_utf8(digits).ok()?.parse().ok()
+    }
+
     fn next_id(&self) -> Option<ClientOrderId> {
         ClientOrderId::with_sequence(self.prefix.get(..self.prefix_len).unwrap_or(&[]), self.seq).ok()
     }

@@ -96,6 +96,21 @@ pub struct Engine<V: Venue, C: Clock> {
     halt_handled: bool,
 }
 
+/// The client id prefix of one run: the configured prefix, a dash, the
+/// run's start time (Unix seconds, base 36, last 6 digits) and a dash, e.g.
+/// `odx-1a2b3c-`. At most 16 bytes for a prefix of at most 8, so ids stay
+/// within Binance's 36 and differ between runs.
+pub fn run_prefix(prefix: &str, wall: Nanos) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut secs = wall.0 / 1_000_000_000;
+    let mut part = [b'0'; 6];
+    for d in part.iter_mut().rev() {
+        *d = DIGITS.get((secs % 36) as usize).copied().unwrap_or(b'0');
+        secs /= 36;
+    }
+    format!("{prefix}-{}-", String::from_utf8_lossy(&part))
+}
+
 fn mid_of(top: &BookTop) -> Price {
     Price::from_raw(top.bid.raw() / 2 + top.ask.raw() / 2 + (top.bid.raw() % 2 + top.ask.raw() % 2) / 2)
 }
@@ -448,6 +463,35 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         self.counters.illegal_reports += u64::from(out.illegal);
     }
 
+    /// A multi-line summary for the end of a run (off the hot path):
+    /// positions, PnL, orders, refusals by reason and stage timings.
+    pub fn summary(&mut self) -> String {
+        let equity = self.portfolio.equity();
+        let pf = &self.portfolio;
+        let mut s = format!(
+            "equity {equity} (high water {}, drawdown {} bps, breaker {:?}), realised {}, unrealised {}, fees {}, exposure {}\n",
+            pf.high_water(),
+            self.risk.drawdown_bps(),
+            self.risk.breaker(),
+            pf.realised(),
+            pf.unrealised(),
+            pf.fees(),
+            pf.exposure()
+        );
+        for (i, p) in pf.positions().iter().enumerate() {
+            s.push_str(&format!("symbol {i}: position {} at {} ({} fills)\n", p.qty, p.avg_entry, p.fills));
+        }
+        s.push_str(&format!("orders: {:?}, open {}\n", self.orders.counters(), self.orders.open_count()));
+        s.push_str(&format!("engine: {:?}\n", self.counters));
+        s.push_str("refusals:");
+        for (r, n) in self.risk.refusals().iter().filter(|(_, n)| *n > 0) {
+            s.push_str(&format!(" {}={n}", r.as_str()));
+        }
+        s.push('\n');
+        s.push_str(&self.timings.summary());
+        s
+    }
+
     /// A response's `rateLimits`.
     pub fn on_rate_limits(&mut self, limits: &[RateLimit]) {
         let wall = self.clock.wall();
@@ -455,12 +499,17 @@ impl<V: Venue, C: Clock> Engine<V, C> {
     }
 
     /// Rebuilds open orders and positions from journal records (at start,
-    /// before any event). Nothing is sent and nothing journaled again.
+    /// before any event). Nothing is sent and nothing journaled again. If a
+    /// recorded client id has this run's prefix, the sequence moves past it
+    /// so that no id is ever reused.
     pub fn replay(&mut self, records: &[JournalRecord]) {
         for rec in records {
             match rec {
                 JournalRecord::Place { req, time } => {
                     let _ = self.orders.commit_place(req, *time);
+                    if let Some(seq) = self.orders.sequence_of(&req.client_id) {
+                        self.orders.advance_sequence(seq);
+                    }
                 }
                 JournalRecord::Cancel { client_id, time, .. } => {
                     let _ = self.orders.commit_cancel(client_id, *time);
@@ -539,6 +588,32 @@ mod tests {
             }),
         };
         e.on_market(&ev);
+    }
+
+    #[test]
+    fn run_prefixes_fit_and_differ() {
+        let a = run_prefix("odx", Nanos(1_700_000_000_000_000_000));
+        let b = run_prefix("odx", Nanos(1_700_000_001_000_000_000));
+        assert_ne!(a, b);
+        assert!(a.len() <= 16 && a.starts_with("odx-"), "{a}");
+        assert!(
+            crate::order::ClientOrderId::with_sequence(run_prefix("abcdefgh", Nanos(u64::MAX)).as_bytes(), u64::MAX)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn replay_moves_the_sequence_past_recorded_ids() {
+        let mut e = engine();
+        book(&mut e, "50000", "50000.02");
+        e.on_target(SymbolId(0), 0.01);
+        let records: Vec<JournalRecord> = crate::engine::journal::scan(e.journal().pending()).0;
+        assert_eq!(records.len(), 1);
+        let mut fresh = engine();
+        fresh.replay(&records);
+        assert_eq!(fresh.orders().next_sequence(), 2);
+        assert_eq!(fresh.orders().open_count(), 1);
+        assert!(fresh.summary().contains("open 1"));
     }
 
     #[test]
