@@ -76,7 +76,11 @@ struct SymbolSlot {
     predictor: Predictor,
     filters: SymbolFilters,
     top: Option<BookTop>,
+    /// Engine clock time the last event was processed.
     last_event: Nanos,
+    /// How old the last event already was when it arrived (wall clock minus
+    /// its exchange time; zero when the venue gives none).
+    last_lag: Nanos,
 }
 
 /// The trading engine for one set of symbols.
@@ -140,7 +144,13 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         let now = clock.monotonic();
         let symbols = filters
             .iter()
-            .map(|f| SymbolSlot { predictor: predictor.clone(), filters: *f, top: None, last_event: now })
+            .map(|f| SymbolSlot {
+                predictor: predictor.clone(),
+                filters: *f,
+                top: None,
+                last_event: now,
+                last_lag: Nanos(0),
+            })
             .collect();
         let quote = config.symbols.first().map_or("", |s| s.quote.as_str());
         let bases: Vec<&str> = config.symbols.iter().map(|s| s.base.as_str()).collect();
@@ -245,6 +255,7 @@ impl<V: Venue, C: Clock> Engine<V, C> {
             return;
         };
         slot.last_event = t0;
+        slot.last_lag = ev.exchange_time.map_or(Nanos(0), |t| self.clock.wall().saturating_sub(t));
         let obs = match ev.data {
             MarketData::Book(b) => {
                 if b.top.is_sane() {
@@ -288,7 +299,7 @@ impl<V: Venue, C: Clock> Engine<V, C> {
 
     fn act(&mut self, symbol: SymbolId, fraction: f64, t1: Nanos) {
         let Some(slot) = self.symbols.get(usize::from(symbol.0)) else { return };
-        let (filters, last_event) = (slot.filters, slot.last_event);
+        let (filters, last_event, last_lag) = (slot.filters, slot.last_event, slot.last_lag);
         let Some(top) = slot.top else {
             self.risk.count(Refusal::NoMarketData);
             return;
@@ -299,7 +310,8 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         let pos = self.portfolio.position(symbol);
         let want = fraction * equity.to_f64() / mid.to_f64();
         let target = Qty::from_f64(if want.is_finite() { want } else { 0.0 }).unwrap_or(Qty::ZERO);
-        let data_age = t1.saturating_sub(last_event);
+        // stale data: the last event was old on arrival, or nothing came since
+        let data_age = Nanos(t1.saturating_sub(last_event).0.saturating_add(last_lag.0));
         let target = self.risk.clamp_target(target, pos.qty, pos.avg_entry, mid, data_age);
         let t2 = self.clock.monotonic();
         record(&mut self.timings.risk, t2.saturating_sub(t1).0);
@@ -567,7 +579,7 @@ mod tests {
             "odx-t-",
             KillSwitch::new(),
             RecordingVenue::new(64),
-            SimClock::new(Nanos(1_000_000_000)),
+            SimClock::new(Nanos(1_000_000_000_000)),
         )
         .unwrap()
     }
@@ -662,6 +674,41 @@ mod tests {
         e.on_target(SymbolId(0), 0.01);
         assert!(e.venue().sent().is_empty(), "{:?}", e.venue().sent());
         assert_eq!(e.journal().pushed(), 3);
+    }
+
+    #[test]
+    fn stale_data_blocks_new_exposure() {
+        let mut e = engine();
+        // an event that was already 3 s old on arrival (limit: 2 s)
+        let ev = MarketEvent {
+            recv: e.clock().monotonic(),
+            exchange_time: Some(Nanos(e.clock().wall().0 - 3_000_000_000)),
+            data: MarketData::Book(BookUpdate {
+                symbol: SymbolId(0),
+                update_id: 1,
+                top: BookTop {
+                    bid: Price::parse("50000").unwrap(),
+                    bid_qty: Qty::ONE,
+                    ask: Price::parse("50000.02").unwrap(),
+                    ask_qty: Qty::ONE,
+                },
+            }),
+        };
+        e.on_market(&ev);
+        e.venue_mut().drain().for_each(drop);
+        e.on_target(SymbolId(0), 0.01);
+        assert!(e.venue().sent().is_empty());
+        assert!(e.risk().refusals().get(Refusal::StaleData) > 0);
+        // fresh data: trading resumes; then silence for 2.5 s: stale again
+        book(&mut e, "50000", "50000.02");
+        e.venue_mut().drain().for_each(drop);
+        e.on_target(SymbolId(0), 0.01);
+        assert_eq!(e.venue_mut().drain().count(), 1);
+        let before = e.risk().refusals().get(Refusal::StaleData);
+        e.clock().advance(Nanos(2_500_000_000));
+        e.on_target(SymbolId(0), 0.02);
+        assert_eq!(e.risk().refusals().get(Refusal::StaleData), before + 1);
+        assert!(e.venue().sent().is_empty());
     }
 
     #[test]
