@@ -10,6 +10,8 @@
 pub mod backtest;
 pub mod binance;
 pub mod clock;
+pub mod config;
+pub mod engine;
 pub mod event;
 pub mod filters;
 pub mod net;

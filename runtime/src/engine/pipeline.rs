@@ -1,0 +1,783 @@
+//! [`Engine`]: the per-event pipeline, written once for live, paper and
+//! backtest.
+//!
+//! Per market event: features and model, target fraction, target position
+//! (fraction x equity / mid), risk clamp, order manager plan, risk check of
+//! each order, exchange budgets, journal ring, venue. Per report: order
+//! state machine, portfolio, journal ring. Every buffer is allocated in
+//! [`Engine::new`]; nothing on these paths allocates, locks, reads a file or
+//! panics. Journal writing, reporting and reconciliation are separate calls
+//! the event loop makes when idle.
+
+use hdrhistogram::errors::CreationError;
+use odex_shared::features::Observation;
+use odex_shared::market::{Amount, BookTop, Nanos, Price, Qty, Side};
+use odex_shared::model::ShapeError;
+use odex_shared::model_file::ModelFile;
+use odex_shared::predictor::Predictor;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::engine::journal::{JournalError, JournalRecord, JournalRing, JournalWriter};
+use crate::engine::order_manager::{
+    Action, Actions, OrderManager, OrderManagerError, OrderState, RateLimit, RequestKind,
+};
+use crate::engine::portfolio::Portfolio;
+use crate::engine::risk::{BreakerState, KillSwitch, OrderCheck, Refusal, RiskManager};
+use crate::engine::timings::{StageTimings, record};
+use crate::engine::venue::Venue;
+use crate::event::{MarketData, MarketEvent};
+use crate::filters::SymbolFilters;
+use crate::order::{ClientOrderId, ExecutionReport, SymbolId};
+
+/// Why the engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The model file's parts do not fit.
+    #[error("model: {0}")]
+    Model(ShapeError),
+    /// Bad client order id prefix.
+    #[error(transparent)]
+    Orders(#[from] OrderManagerError),
+    /// One filter set per configured symbol is needed.
+    #[error("{symbols} symbols configured but {filters} filter sets given")]
+    Filters {
+        /// Configured symbols.
+        symbols: usize,
+        /// Filter sets given.
+        filters: usize,
+    },
+    /// Histogram creation failed.
+    #[error("histogram: {0}")]
+    Histogram(#[from] CreationError),
+}
+
+/// Engine event counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineCounters {
+    /// Market events seen.
+    pub events: u64,
+    /// Events for a symbol the engine does not trade.
+    pub unknown_symbol: u64,
+    /// Events whose price the features refused.
+    pub bad_observation: u64,
+    /// Execution reports seen.
+    pub reports: u64,
+    /// Reports the state machine refused.
+    pub illegal_reports: u64,
+    /// Reports for orders not tracked (fills still booked).
+    pub stray_reports: u64,
+    /// Journal records dropped (ring full).
+    pub journal_dropped: u64,
+}
+
+#[derive(Debug, Clone)]
+struct SymbolSlot {
+    predictor: Predictor,
+    filters: SymbolFilters,
+    top: Option<BookTop>,
+    /// Engine clock time the last event was processed.
+    last_event: Nanos,
+    /// How old the last event already was when it arrived (wall clock minus
+    /// its exchange time; zero when the venue gives none).
+    last_lag: Nanos,
+}
+
+/// The trading engine for one set of symbols.
+#[derive(Debug)]
+pub struct Engine<V: Venue, C: Clock> {
+    clock: C,
+    venue: V,
+    symbols: Vec<SymbolSlot>,
+    risk: RiskManager,
+    orders: OrderManager,
+    portfolio: Portfolio,
+    journal: JournalRing,
+    timings: StageTimings,
+    counters: EngineCounters,
+    actions: Actions,
+    kill_handled: bool,
+    halt_handled: bool,
+}
+
+/// The client id prefix of one run: the configured prefix, a dash, the
+/// run's start time (Unix seconds, base 36, last 6 digits) and a dash, e.g.
+/// `odx-1a2b3c-`. At most 16 bytes for a prefix of at most 8, so ids stay
+/// within Binance's 36 and differ between runs.
+pub fn run_prefix(prefix: &str, wall: Nanos) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut secs = wall.0 / 1_000_000_000;
+    let mut part = [b'0'; 6];
+    for d in part.iter_mut().rev() {
+        *d = DIGITS.get((secs % 36) as usize).copied().unwrap_or(b'0');
+        secs /= 36;
+    }
+    format!("{prefix}-{}-", String::from_utf8_lossy(&part))
+}
+
+fn mid_of(top: &BookTop) -> Price {
+    Price::from_raw(top.bid.raw() / 2 + top.ask.raw() / 2 + (top.bid.raw() % 2 + top.ask.raw() % 2) / 2)
+}
+
+impl<V: Venue, C: Clock> Engine<V, C> {
+    /// Builds an engine: one predictor per symbol from `model` (sizing as
+    /// already overridden by the config), the symbols' exchange `filters`
+    /// in `SymbolId` order, client ids `<run_prefix><sequence>`.
+    ///
+    /// # Errors
+    /// [`EngineError`] for a model that does not build, a bad prefix or a
+    /// filter count that does not match the symbols.
+    pub fn new(
+        config: &Config,
+        model: &ModelFile,
+        filters: &[SymbolFilters],
+        run_prefix: &str,
+        kill: KillSwitch,
+        venue: V,
+        clock: C,
+    ) -> Result<Self, EngineError> {
+        if filters.len() != config.symbols.len() {
+            return Err(EngineError::Filters { symbols: config.symbols.len(), filters: filters.len() });
+        }
+        let mut predictor = Predictor::new(model).map_err(EngineError::Model)?;
+        predictor.set_sizing(config.sizing_for(model.spec.sizing));
+        let now = clock.monotonic();
+        let symbols = filters
+            .iter()
+            .map(|f| SymbolSlot {
+                predictor: predictor.clone(),
+                filters: *f,
+                top: None,
+                last_event: now,
+                last_lag: Nanos(0),
+            })
+            .collect();
+        let quote = config.symbols.first().map_or("", |s| s.quote.as_str());
+        let bases: Vec<&str> = config.symbols.iter().map(|s| s.base.as_str()).collect();
+        Ok(Self {
+            risk: RiskManager::new(config.risk.clone(), kill, now),
+            orders: OrderManager::new(config.runtime.order_slots, run_prefix, config.orders.clone())?,
+            portfolio: Portfolio::new(config.risk.capital, quote, &bases),
+            journal: JournalRing::new(config.runtime.journal_ring_records),
+            timings: StageTimings::new()?,
+            counters: EngineCounters::default(),
+            actions: Actions::new(),
+            kill_handled: false,
+            halt_handled: false,
+            symbols,
+            clock,
+            venue,
+        })
+    }
+
+    /// The venue.
+    pub const fn venue(&self) -> &V {
+        &self.venue
+    }
+
+    /// The venue, mutably (a simulator or recorder to drain).
+    pub fn venue_mut(&mut self) -> &mut V {
+        &mut self.venue
+    }
+
+    /// The clock.
+    pub const fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The risk layer (limits, breaker, refusal counters).
+    pub const fn risk(&self) -> &RiskManager {
+        &self.risk
+    }
+
+    /// Operator reset of a halted breaker.
+    pub fn reset_breaker(&mut self) {
+        self.risk.reset_breaker();
+        self.halt_handled = false;
+    }
+
+    /// The order manager (open orders, counters, budgets).
+    pub const fn orders(&self) -> &OrderManager {
+        &self.orders
+    }
+
+    /// The portfolio.
+    pub const fn portfolio(&self) -> &Portfolio {
+        &self.portfolio
+    }
+
+    /// The portfolio, mutably (baseline balances at start).
+    pub fn portfolio_mut(&mut self) -> &mut Portfolio {
+        &mut self.portfolio
+    }
+
+    /// Stage timings.
+    pub const fn timings(&self) -> &StageTimings {
+        &self.timings
+    }
+
+    /// Counters.
+    pub const fn counters(&self) -> &EngineCounters {
+        &self.counters
+    }
+
+    /// The journal ring (records waiting for [`Self::flush_journal`]).
+    pub const fn journal(&self) -> &JournalRing {
+        &self.journal
+    }
+
+    /// The last book of a symbol.
+    pub fn book(&self, symbol: SymbolId) -> Option<BookTop> {
+        self.symbols.get(usize::from(symbol.0)).and_then(|s| s.top)
+    }
+
+    /// Writes the journal ring to the file (call when idle).
+    ///
+    /// # Errors
+    /// [`JournalError`] from the write or fsync.
+    pub fn flush_journal(&mut self, writer: &mut JournalWriter) -> Result<usize, JournalError> {
+        writer.flush(&mut self.journal, self.clock.monotonic())
+    }
+
+    fn journal_push(&mut self, rec: &JournalRecord) {
+        if self.journal.push(rec).is_err() {
+            self.counters.journal_dropped += 1;
+        }
+    }
+
+    /// One market event through the whole pipeline.
+    pub fn on_market(&mut self, ev: &MarketEvent) {
+        let t0 = self.clock.monotonic();
+        self.counters.events += 1;
+        let symbol = ev.symbol();
+        let Some(slot) = self.symbols.get_mut(usize::from(symbol.0)) else {
+            self.counters.unknown_symbol += 1;
+            return;
+        };
+        slot.last_event = t0;
+        slot.last_lag = ev.exchange_time.map_or(Nanos(0), |t| self.clock.wall().saturating_sub(t));
+        let obs = match ev.data {
+            MarketData::Book(b) => {
+                if b.top.is_sane() {
+                    slot.top = Some(b.top);
+                }
+                Observation { price: b.top.mid(), bid_qty: b.top.bid_qty.to_f64(), ask_qty: b.top.ask_qty.to_f64() }
+            }
+            MarketData::Trade(t) => {
+                let q = t.qty.to_f64();
+                let (bid_qty, ask_qty) = match t.taker_side {
+                    Side::Buy => (q, 0.0),
+                    Side::Sell => (0.0, q),
+                };
+                Observation { price: t.price.to_f64(), bid_qty, ask_qty }
+            }
+            MarketData::Bar(b) => {
+                let buy = b.taker_buy_volume.to_f64();
+                Observation {
+                    price: b.bar.close.to_f64(),
+                    bid_qty: buy,
+                    ask_qty: (b.bar.volume.to_f64() - buy).max(0.0),
+                }
+            }
+        };
+        if !slot.predictor.observe(&obs) {
+            self.counters.bad_observation += 1;
+        }
+        let fraction = slot.predictor.target_fraction();
+        let t1 = self.clock.monotonic();
+        record(&mut self.timings.model, t1.saturating_sub(t0).0);
+        self.act(symbol, fraction, t1);
+        record(&mut self.timings.total, self.clock.monotonic().saturating_sub(t0).0);
+    }
+
+    /// The pipeline after the model: a target fraction of equity for one
+    /// symbol (external signals, tests). Uses the symbol's last book.
+    pub fn on_target(&mut self, symbol: SymbolId, fraction: f64) {
+        let now = self.clock.monotonic();
+        self.act(symbol, fraction, now);
+    }
+
+    fn act(&mut self, symbol: SymbolId, fraction: f64, t1: Nanos) {
+        let Some(slot) = self.symbols.get(usize::from(symbol.0)) else { return };
+        let (filters, last_event, last_lag) = (slot.filters, slot.last_event, slot.last_lag);
+        let Some(top) = slot.top else {
+            self.risk.count(Refusal::NoMarketData);
+            return;
+        };
+        let mid = mid_of(&top);
+        let equity = self.portfolio.mark(symbol, mid);
+        let breaker = self.risk.on_equity(equity);
+        let pos = self.portfolio.position(symbol);
+        let want = fraction * equity.to_f64() / mid.to_f64();
+        let target = Qty::from_f64(if want.is_finite() { want } else { 0.0 }).unwrap_or(Qty::ZERO);
+        // stale data: the last event was old on arrival, or nothing came since
+        let data_age = Nanos(t1.saturating_sub(last_event).0.saturating_add(last_lag.0));
+        let target = self.risk.clamp_target(target, pos.qty, pos.avg_entry, mid, data_age);
+        let t2 = self.clock.monotonic();
+        record(&mut self.timings.risk, t2.saturating_sub(t1).0);
+
+        self.actions.clear();
+        let killed = self.risk.killed();
+        if killed && !self.kill_handled {
+            self.orders.cancel_all(&mut self.actions);
+            self.kill_handled = true;
+        } else if !killed {
+            self.kill_handled = false;
+        }
+        if breaker == BreakerState::Halted && !self.halt_handled {
+            self.orders.cancel_all(&mut self.actions);
+            self.halt_handled = true;
+        }
+        self.orders.check_timeouts(t2, &mut self.actions);
+        if let Err(r) = self.orders.plan(symbol, target, pos.qty, &top, &filters, &mut self.actions) {
+            self.risk.count(r);
+        }
+        self.execute(t2, mid, data_age);
+        record(&mut self.timings.orders, self.clock.monotonic().saturating_sub(t2).0);
+    }
+
+    /// Housekeeping when no event arrived for a while: kill switch, timeouts
+    /// and status queries. Call from the idle part of the event loop.
+    pub fn on_idle(&mut self) {
+        let now = self.clock.monotonic();
+        self.actions.clear();
+        if self.risk.killed() && !self.kill_handled {
+            self.orders.cancel_all(&mut self.actions);
+            self.kill_handled = true;
+        }
+        self.orders.check_timeouts(now, &mut self.actions);
+        self.execute(now, Price::ZERO, Nanos(0));
+    }
+
+    /// Cancels every working order (shutdown, operator request).
+    pub fn cancel_all(&mut self) {
+        let now = self.clock.monotonic();
+        self.actions.clear();
+        self.orders.cancel_all(&mut self.actions);
+        self.execute(now, Price::ZERO, Nanos(0));
+    }
+
+    fn execute(&mut self, now: Nanos, mid: Price, data_age: Nanos) {
+        let wall = self.clock.wall();
+        let actions = core::mem::take(&mut self.actions);
+        for a in &actions {
+            match *a {
+                Action::Place(req) => {
+                    let check = OrderCheck {
+                        side: req.side,
+                        qty: req.qty,
+                        price: req.price,
+                        mid,
+                        position: self.portfolio.position(req.symbol).qty,
+                        open_same_side: self.orders.open_qty(req.symbol, req.side),
+                        open_orders: self.orders.open_count(),
+                        data_age,
+                    };
+                    if self.risk.check_order(&check, now).is_err() {
+                        continue;
+                    }
+                    if !self.journal.has_room(2) {
+                        self.risk.count(Refusal::JournalFull);
+                        continue;
+                    }
+                    if !self.orders.budgets_mut().try_spend(RequestKind::Place, wall) {
+                        self.risk.count(Refusal::ExchangeBudget);
+                        continue;
+                    }
+                    if let Err(r) = self.orders.commit_place(&req, now) {
+                        self.risk.count(r);
+                        continue;
+                    }
+                    self.journal_push(&JournalRecord::Place { req, time: now });
+                    self.venue.place(&req);
+                }
+                Action::Cancel { symbol, client_id } => {
+                    let working = self.orders.get(&client_id).is_some_and(|o| {
+                        matches!(o.state, OrderState::PendingNew | OrderState::New | OrderState::PartiallyFilled)
+                    });
+                    if !working {
+                        continue; // already cancelling (kill and plan may both ask)
+                    }
+                    if !self.orders.budgets_mut().try_spend(RequestKind::Cancel, wall) {
+                        self.risk.count(Refusal::ExchangeBudget);
+                        continue;
+                    }
+                    if self.orders.commit_cancel(&client_id, now).is_ok() {
+                        self.journal_push(&JournalRecord::Cancel { symbol, client_id, time: now });
+                        self.venue.cancel(symbol, &client_id);
+                    }
+                }
+                Action::Query { symbol, client_id } => {
+                    if !self.orders.budgets_mut().try_spend(RequestKind::Query, wall) {
+                        self.risk.count(Refusal::ExchangeBudget);
+                        continue;
+                    }
+                    self.orders.commit_query(&client_id, now);
+                    self.venue.query(symbol, &client_id);
+                }
+            }
+        }
+        self.actions = actions;
+        self.actions.clear();
+    }
+
+    fn book_fill(&mut self, r: &ExecutionReport, fill: Option<(Qty, Price)>, commission: Amount) {
+        if let Some((qty, price)) = fill {
+            self.portfolio.apply_fill(r.symbol, r.side, qty, price, commission, r.fee_in_base);
+        }
+    }
+
+    fn apply_report(&mut self, r: &ExecutionReport, now: Nanos) {
+        self.counters.reports += 1;
+        let out = self.orders.on_report(r, now);
+        self.counters.illegal_reports += u64::from(out.illegal);
+        self.counters.stray_reports += u64::from(out.stray);
+        self.book_fill(r, out.fill, r.commission);
+    }
+
+    /// An executionReport (or an `order.place` response turned into one).
+    pub fn on_execution(&mut self, r: &ExecutionReport) {
+        let now = self.clock.monotonic();
+        self.journal_push(&JournalRecord::Report(*r));
+        self.apply_report(r, now);
+    }
+
+    fn apply_status(&mut self, r: &ExecutionReport, now: Nanos) {
+        let out = self.orders.on_status(r, now);
+        self.counters.illegal_reports += u64::from(out.illegal);
+        // the commission of fills only seen through a status answer is not
+        // known here; the account reconciliation reports the difference
+        self.book_fill(r, out.fill, Amount::ZERO);
+    }
+
+    /// An `order.status` answer (as a report with `status`, `cum_qty`,
+    /// `cum_quote`): resolves an `Unknown` order.
+    pub fn on_order_status(&mut self, r: &ExecutionReport) {
+        let now = self.clock.monotonic();
+        self.journal_push(&JournalRecord::Status(*r));
+        self.apply_status(r, now);
+    }
+
+    /// A request failed: `unknown` for 5xx or a timeout (the order becomes
+    /// `Unknown` and is queried), otherwise a definite 4xx refusal. For a
+    /// failed `order.status` (`request = Query`, not unknown) this means
+    /// `-2013`: the order does not exist.
+    pub fn on_request_failed(
+        &mut self,
+        symbol: SymbolId,
+        client_id: &ClientOrderId,
+        request: RequestKind,
+        unknown: bool,
+    ) {
+        let now = self.clock.monotonic();
+        self.journal_push(&JournalRecord::RequestFailed { symbol, client_id: *client_id, request, unknown, time: now });
+        let out = self.orders.on_request_failed(client_id, request, unknown, now);
+        self.counters.illegal_reports += u64::from(out.illegal);
+    }
+
+    /// A multi-line summary for the end of a run (off the hot path):
+    /// positions, PnL, orders, refusals by reason and stage timings.
+    pub fn summary(&mut self) -> String {
+        let equity = self.portfolio.equity();
+        let pf = &self.portfolio;
+        let mut s = format!(
+            "equity {equity} (high water {}, drawdown {} bps, breaker {:?}), realised {}, unrealised {}, fees {}, exposure {}\n",
+            pf.high_water(),
+            self.risk.drawdown_bps(),
+            self.risk.breaker(),
+            pf.realised(),
+            pf.unrealised(),
+            pf.fees(),
+            pf.exposure()
+        );
+        for (i, p) in pf.positions().iter().enumerate() {
+            s.push_str(&format!("symbol {i}: position {} at {} ({} fills)\n", p.qty, p.avg_entry, p.fills));
+        }
+        s.push_str(&format!("orders: {:?}, open {}\n", self.orders.counters(), self.orders.open_count()));
+        s.push_str(&format!("engine: {:?}\n", self.counters));
+        s.push_str("refusals:");
+        for (r, n) in self.risk.refusals().iter().filter(|(_, n)| *n > 0) {
+            s.push_str(&format!(" {}={n}", r.as_str()));
+        }
+        s.push('\n');
+        s.push_str(&self.timings.summary());
+        s
+    }
+
+    /// A response's `rateLimits`.
+    pub fn on_rate_limits(&mut self, limits: &[RateLimit]) {
+        let wall = self.clock.wall();
+        self.orders.budgets_mut().update(limits, wall);
+    }
+
+    /// Rebuilds open orders and positions from journal records (at start,
+    /// before any event). Nothing is sent and nothing journaled again. If a
+    /// recorded client id has this run's prefix, the sequence moves past it
+    /// so that no id is ever reused.
+    pub fn replay(&mut self, records: &[JournalRecord]) {
+        for rec in records {
+            match rec {
+                JournalRecord::Place { req, time } => {
+                    let _ = self.orders.commit_place(req, *time);
+                    if let Some(seq) = self.orders.sequence_of(&req.client_id) {
+                        self.orders.advance_sequence(seq);
+                    }
+                }
+                JournalRecord::Cancel { client_id, time, .. } => {
+                    let _ = self.orders.commit_cancel(client_id, *time);
+                }
+                JournalRecord::Report(r) => self.apply_report(r, r.time),
+                JournalRecord::Status(r) => self.apply_status(r, r.time),
+                JournalRecord::RequestFailed { client_id, request, unknown, time, .. } => {
+                    let _ = self.orders.on_request_failed(client_id, *request, *unknown, *time);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SimClock;
+    use crate::config::RawConfig;
+    use crate::engine::venue::{RecordingVenue, Sent};
+    use crate::event::BookUpdate;
+    use crate::filters::{LotSize, PriceFilter};
+    use crate::order::{ExecType, OrderStatus};
+    use odex_shared::market::Amount;
+
+    pub(crate) fn config() -> Config {
+        let text = include_str!("../../examples/paper.toml");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        RawConfig::parse(text).unwrap().validate(Some(&dir)).unwrap()
+    }
+
+    fn filters() -> SymbolFilters {
+        SymbolFilters {
+            price: Some(PriceFilter {
+                min_price: Price::parse("0.01").unwrap(),
+                max_price: Price::ZERO,
+                tick_size: Price::parse("0.01").unwrap(),
+            }),
+            lot: Some(LotSize {
+                min_qty: Qty::parse("0.001").unwrap(),
+                max_qty: Qty::ZERO,
+                step_size: Qty::parse("0.001").unwrap(),
+            }),
+            ..SymbolFilters::default()
+        }
+    }
+
+    fn engine() -> Engine<RecordingVenue, SimClock> {
+        let cfg = config();
+        let model = cfg.load_model().unwrap();
+        Engine::new(
+            &cfg,
+            &model,
+            &[filters()],
+            "odx-t-",
+            KillSwitch::new(),
+            RecordingVenue::new(64),
+            SimClock::new(Nanos(1_000_000_000_000)),
+        )
+        .unwrap()
+    }
+
+    fn book(e: &mut Engine<RecordingVenue, SimClock>, bid: &str, ask: &str) {
+        let ev = MarketEvent {
+            recv: e.clock().monotonic(),
+            exchange_time: None,
+            data: MarketData::Book(BookUpdate {
+                symbol: SymbolId(0),
+                update_id: 1,
+                top: BookTop {
+                    bid: Price::parse(bid).unwrap(),
+                    bid_qty: Qty::ONE,
+                    ask: Price::parse(ask).unwrap(),
+                    ask_qty: Qty::ONE,
+                },
+            }),
+        };
+        e.on_market(&ev);
+    }
+
+    #[test]
+    fn run_prefixes_fit_and_differ() {
+        let a = run_prefix("odx", Nanos(1_700_000_000_000_000_000));
+        let b = run_prefix("odx", Nanos(1_700_000_001_000_000_000));
+        assert_ne!(a, b);
+        assert!(a.len() <= 16 && a.starts_with("odx-"), "{a}");
+        assert!(
+            crate::order::ClientOrderId::with_sequence(run_prefix("abcdefgh", Nanos(u64::MAX)).as_bytes(), u64::MAX)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn replay_moves_the_sequence_past_recorded_ids() {
+        let mut e = engine();
+        book(&mut e, "50000", "50000.02");
+        e.on_target(SymbolId(0), 0.01);
+        let records: Vec<JournalRecord> = crate::engine::journal::scan(e.journal().pending()).0;
+        assert_eq!(records.len(), 1);
+        let mut fresh = engine();
+        fresh.replay(&records);
+        assert_eq!(fresh.orders().next_sequence(), 2);
+        assert_eq!(fresh.orders().open_count(), 1);
+        assert!(fresh.summary().contains("open 1"));
+    }
+
+    #[test]
+    fn target_to_order_to_fill_to_position() {
+        let mut e = engine();
+        book(&mut e, "50000", "50000.02");
+        e.venue_mut().drain().for_each(drop);
+        // long 1% of 10000 equity at ~50000 = 0.002 BTC
+        e.on_target(SymbolId(0), 0.01);
+        let sent: Vec<Sent> = e.venue_mut().drain().collect();
+        let [Sent::Place(req)] = sent.as_slice() else { panic!("{sent:?}") };
+        assert_eq!(
+            (req.side, req.qty, req.price),
+            (Side::Buy, Qty::parse("0.002").unwrap(), Some(Price::parse("50000").unwrap()))
+        );
+        let mut rep = ExecutionReport {
+            symbol: SymbolId(0),
+            client_id: req.client_id,
+            order_id: 1,
+            side: Side::Buy,
+            kind: req.kind,
+            exec_type: ExecType::Trade,
+            status: OrderStatus::Filled,
+            qty: req.qty,
+            price: Price::parse("50000").unwrap(),
+            last_qty: req.qty,
+            last_price: Price::parse("50000").unwrap(),
+            cum_qty: req.qty,
+            cum_quote: Amount::parse("100").unwrap(),
+            commission: Amount::parse("0.1").unwrap(),
+            fee_in_base: false,
+            maker: true,
+            trade_id: 1,
+            time: Nanos(0),
+            reject_code: 0,
+        };
+        // the fill arrives before the ack
+        e.on_execution(&rep);
+        rep.exec_type = ExecType::New;
+        rep.status = OrderStatus::New;
+        e.on_execution(&rep);
+        assert_eq!(e.counters().illegal_reports, 0);
+        assert_eq!(e.orders().get(&req.client_id).unwrap().state, OrderState::Filled);
+        assert_eq!(e.portfolio().position(SymbolId(0)).qty, Qty::parse("0.002").unwrap());
+        // at target: nothing more
+        e.on_target(SymbolId(0), 0.01);
+        assert!(e.venue().sent().is_empty(), "{:?}", e.venue().sent());
+        assert_eq!(e.journal().pushed(), 3);
+    }
+
+    #[test]
+    fn stale_data_blocks_new_exposure() {
+        let mut e = engine();
+        // an event that was already 3 s old on arrival (limit: 2 s)
+        let ev = MarketEvent {
+            recv: e.clock().monotonic(),
+            exchange_time: Some(Nanos(e.clock().wall().0 - 3_000_000_000)),
+            data: MarketData::Book(BookUpdate {
+                symbol: SymbolId(0),
+                update_id: 1,
+                top: BookTop {
+                    bid: Price::parse("50000").unwrap(),
+                    bid_qty: Qty::ONE,
+                    ask: Price::parse("50000.02").unwrap(),
+                    ask_qty: Qty::ONE,
+                },
+            }),
+        };
+        e.on_market(&ev);
+        e.venue_mut().drain().for_each(drop);
+        e.on_target(SymbolId(0), 0.01);
+        assert!(e.venue().sent().is_empty());
+        assert!(e.risk().refusals().get(Refusal::StaleData) > 0);
+        // fresh data: trading resumes; then silence for 2.5 s: stale again
+        book(&mut e, "50000", "50000.02");
+        e.venue_mut().drain().for_each(drop);
+        e.on_target(SymbolId(0), 0.01);
+        assert_eq!(e.venue_mut().drain().count(), 1);
+        let before = e.risk().refusals().get(Refusal::StaleData);
+        e.clock().advance(Nanos(2_500_000_000));
+        e.on_target(SymbolId(0), 0.02);
+        assert_eq!(e.risk().refusals().get(Refusal::StaleData), before + 1);
+        assert!(e.venue().sent().is_empty());
+    }
+
+    #[test]
+    fn kill_switch_cancels_and_flattens() {
+        let mut e = engine();
+        book(&mut e, "50000", "50000.02");
+        e.on_target(SymbolId(0), 0.01);
+        let Some(Sent::Place(req)) = e.venue_mut().drain().next() else { panic!() };
+        let mut rep = ExecutionReport {
+            symbol: SymbolId(0),
+            client_id: req.client_id,
+            order_id: 1,
+            side: Side::Buy,
+            kind: req.kind,
+            exec_type: ExecType::New,
+            status: OrderStatus::New,
+            qty: req.qty,
+            price: Price::parse("50000").unwrap(),
+            last_qty: Qty::ZERO,
+            last_price: Price::ZERO,
+            cum_qty: Qty::ZERO,
+            cum_quote: Amount::ZERO,
+            commission: Amount::ZERO,
+            fee_in_base: false,
+            maker: true,
+            trade_id: 0,
+            time: Nanos(0),
+            reject_code: 0,
+        };
+        e.on_execution(&rep);
+        rep.exec_type = ExecType::Trade;
+        rep.status = OrderStatus::PartiallyFilled;
+        rep.last_qty = Qty::parse("0.001").unwrap();
+        rep.last_price = Price::parse("50000").unwrap();
+        rep.cum_qty = rep.last_qty;
+        e.on_execution(&rep);
+        e.risk().kill_switch().trigger();
+        e.clock().advance(Nanos(1_000_000_000));
+        e.on_target(SymbolId(0), 0.5);
+        let sent: Vec<Sent> = e.venue_mut().drain().collect();
+        assert_eq!(sent, vec![Sent::Cancel(SymbolId(0), req.client_id)]);
+        rep.exec_type = ExecType::Canceled;
+        rep.status = OrderStatus::Canceled;
+        e.on_execution(&rep);
+        e.clock().advance(Nanos(1_000_000_000));
+        e.on_target(SymbolId(0), 0.5);
+        let sent: Vec<Sent> = e.venue_mut().drain().collect();
+        let [Sent::Place(flat)] = sent.as_slice() else { panic!("{sent:?}") };
+        assert_eq!((flat.side, flat.qty), (Side::Sell, Qty::parse("0.001").unwrap()));
+        assert!(e.risk().refusals().total() < 10);
+    }
+
+    #[test]
+    fn unknown_order_blocks_and_is_queried() {
+        let mut e = engine();
+        book(&mut e, "50000", "50000.02");
+        e.on_target(SymbolId(0), 0.01);
+        let Some(Sent::Place(req)) = e.venue_mut().drain().next() else { panic!() };
+        e.on_request_failed(SymbolId(0), &req.client_id, RequestKind::Place, true);
+        e.clock().advance(Nanos(1_000_000_000));
+        e.on_target(SymbolId(0), -0.01);
+        let sent: Vec<Sent> = e.venue_mut().drain().collect();
+        assert_eq!(sent, vec![Sent::Query(SymbolId(0), req.client_id)]);
+        assert_eq!(e.risk().refusals().get(Refusal::UnknownOrder), 1);
+        // -2013: it never existed; trading resumes
+        e.on_request_failed(SymbolId(0), &req.client_id, RequestKind::Query, false);
+        e.clock().advance(Nanos(1_000_000_000));
+        e.on_target(SymbolId(0), -0.01);
+        let sent: Vec<Sent> = e.venue_mut().drain().collect();
+        assert!(matches!(sent.as_slice(), [Sent::Place(r)] if r.side == Side::Sell), "{sent:?}");
+    }
+}
