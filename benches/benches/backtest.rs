@@ -11,18 +11,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_main};
+use odex_benches::reference_model;
 use odex_runtime::backtest::data::synthetic_book;
 use odex_runtime::backtest::replay::{SYMBOL, replay, venue_config};
 use odex_runtime::backtest::{BacktestConfig, DataSource, SignalConfig};
 use odex_runtime::order::{ClientOrderId, OrderRequest, OrderType, TimeInForce};
 use odex_runtime::venue::{LatencySpec, NullSink, Slippage, Venue};
-use odex_shared::features::{FeatureKind, FeatureSpec};
-use odex_shared::integrator::Method;
 use odex_shared::market::{Nanos, Price, Qty, Side};
-use odex_shared::model::{Activation, DiffusionKind, MAX_PARAMS, Physics};
-use odex_benches::reference_model;
 use odex_shared::predictor::Predictor;
-use odex_shared::sizing::SizingParams;
 
 const EVENTS: usize = 200_000;
 

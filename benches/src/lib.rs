@@ -80,7 +80,9 @@ impl NaiveModel {
         let mut kappa = [0.0; 4];
         let mut mu = [0.0; 4];
         for (k, p) in file.spec.physics.iter().enumerate() {
-            if let Physics::OrnsteinUhlenbeck { kappa: a, mu: m, .. } | Physics::VolatilityReversion { kappa: a, theta: m, .. } = *p {
+            if let Physics::OrnsteinUhlenbeck { kappa: a, mu: m, .. }
+            | Physics::VolatilityReversion { kappa: a, theta: m, .. } = *p
+            {
                 kappa[k] = a;
                 mu[k] = m;
             }
@@ -93,7 +95,8 @@ impl NaiveModel {
         let mut a = x.to_vec();
         let last = self.layers.len() - 1;
         for (l, (w, b)) in self.layers.iter().enumerate() {
-            let mut y: Vec<f64> = w.iter().zip(b).map(|(row, bi)| bi + row.iter().zip(&a).map(|(wi, ai)| wi * ai).sum::<f64>()).collect();
+            let mut y: Vec<f64> =
+                w.iter().zip(b).map(|(row, bi)| bi + row.iter().zip(&a).map(|(wi, ai)| wi * ai).sum::<f64>()).collect();
             if l < last {
                 y.iter_mut().for_each(|v| *v = v.tanh());
             }
