@@ -200,7 +200,10 @@ pub fn ar1(pairs: impl Iterator<Item = (f64, f64)>) -> Option<Ar1> {
 /// Continuous-time physics from an AR(1) fit over one interval.
 pub fn physics_from_ar1(kind: PhysicsKind, f: &Ar1) -> Physics {
     let reverting = || {
-        let b = f.b.clamp(1e-6, 1.0 - 1e-6);
+        // kappa at most 1 per observation: a feature with little or negative
+        // autocorrelation (b <= e^-1) starts as "reverts within about one
+        // interval", which RK4 and Euler integrate stably at dt <= 1.
+        let b = f.b.clamp((-1.0f64).exp(), 1.0 - 1e-6);
         let kappa = -b.ln();
         let level = if (1.0 - f.b).abs() > 1e-9 { f.a / (1.0 - f.b) } else { 0.0 };
         (kappa, level, f.resid_var.sqrt())

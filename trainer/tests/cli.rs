@@ -82,6 +82,11 @@ fn fit_on_real_ethusdt_archives_writes_model_card_and_report() {
     assert_eq!(card["config"]["train"]["epochs"], 15);
     assert_eq!(card["metrics"].as_array().unwrap().len(), 3);
     assert!(card["physics"][0]["raw_units"]["kappa"].as_f64().unwrap() > 0.0);
+    // normalised features: a sane model's rollout error is of order one, not a blow-up
+    for m in card["metrics"].as_array().unwrap() {
+        let mse = m["mse"].as_f64().unwrap();
+        assert!(mse.is_finite() && mse < 10.0, "{m}");
+    }
 
     let report = reports.join("eth");
     for f in [

@@ -99,7 +99,7 @@ fn ou_recovers_kappa_mu_sigma() {
 fn gbm_recovers_drift_and_volatility() {
     let (mu, sigma) = (4e-5, 1e-4);
     let series = synthetic(Process::Gbm { mu, sigma, log_p0: 100f64.ln() }, 50_000, 5);
-    let cfg = physics_only(PhysicsKind::Gbm, false, 400, 0.05);
+    let cfg = physics_only(PhysicsKind::Gbm, false, 800, 0.05);
     let d = Dataset::build(&series, &cfg).unwrap();
     let fitted = fit::fit(&d, &cfg, Hooks::default()).unwrap();
     let Physics::GbmDrift { mu: m, sigma: s } = fitted.net.physics()[0] else { panic!() };
