@@ -9,6 +9,8 @@
 //! - [`features`]: the streaming state builder (log return, EWMA level and
 //!   variance, scalar Kalman filter, order-flow imbalance) with frozen
 //!   normalisation statistics.
+//! - [`kline`]: one kline (OHLCV) text row into a validated bar, for the
+//!   trainer's archive reader and the backtester alike.
 //! - [`model`]: the hybrid vector field `f(x) = f_phys(x) + f_nn(x)` with an
 //!   optional diffusion term.
 //! - [`integrator`]: fixed-step Euler and RK4 over a horizon.
@@ -25,6 +27,7 @@
 pub mod checksum;
 pub mod features;
 pub mod integrator;
+pub mod kline;
 pub mod market;
 pub mod model;
 pub mod model_file;

@@ -1,1 +1,34 @@
-//! odex-trainer: placeholder crate root, replaced as the trainer lands.
+//! odex-trainer: the offline trainer behind `odex-train`.
+//!
+//! It fits the hybrid ODE market model `dx/dt = f_phys(x) + f_nn(x)` with
+//! LibTorch (f64 throughout) and exports it through `odex_shared`'s model
+//! file, so what is trained is exactly what the runtime integrates:
+//!
+//! - [`data`]: Binance kline archives (`.csv`, `.zip`, spot and futures) and
+//!   generic OHLCV CSV, validated (order, duplicates, gaps, OHLC);
+//! - [`synth`]: seeded OU, GBM, regime-switching and sine series with their
+//!   true parameters;
+//! - [`dataset`]: states from `odex_shared::features`, rollout windows, a
+//!   time-ordered split, training-only normalisation;
+//! - [`model`]: the differentiable hybrid model, Euler and RK4;
+//! - [`loss`]: prediction loss plus the PnL terms of the shared sizing rule;
+//! - [`fit`]: warm start, Adam, schedule, clipping, early stopping;
+//! - [`export`]: the `.odex` file and its JSON model card;
+//! - [`report`]: loss curves and prediction charts (SVG) with CSV/JSON numbers;
+//! - [`run`]: one training run end to end, and [`sweep`]: many of them;
+//! - [`fetch`]: klines from a Binance REST endpoint into CSV;
+//! - [`config`]: the documented TOML configuration.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod data;
+pub mod dataset;
+pub mod export;
+pub mod fetch;
+pub mod fit;
+pub mod loss;
+pub mod model;
+pub mod report;
+pub mod run;
+pub mod sweep;
+pub mod synth;

@@ -1,2 +1,269 @@
-//! `odex-train`.
-fn main() {}
+//! `odex-train`: the researcher's command line (synth, fetch, fit, sweep).
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use odex_trainer::config::{Config, DOCUMENTED_DEFAULTS};
+use odex_trainer::fetch::{FetchRequest, fetch};
+use odex_trainer::run::{self, Outputs};
+use odex_trainer::synth::{self, Process, SynthSpec};
+use odex_trainer::{data, sweep};
+
+const EXAMPLES: &str = "\
+Examples:
+  # seeded synthetic data with its true parameters in ou.json
+  odex-train synth --kind ou --bars 20000 --seed 7 --out data/ou.csv
+  # fit on real Binance archives, write models/eth.odex + eth.json and reports/eth/
+  odex-train fit --config trainer/config/default.toml --data ../shared/data/binance/klines --name eth
+  # every configuration key, documented
+  odex-train config
+  # grid search over [sweep] in the config, best model exported
+  odex-train sweep --config my.toml --data data/ou.csv --name ou-sweep
+  # download klines (any Binance-compatible REST base URL)
+  odex-train fetch --symbol ETHUSDT --interval 1m --start-ms 1660435200000 --end-ms 1660521599999 --out eth.csv";
+
+/// odex offline trainer: fits the hybrid ODE market model with LibTorch and exports it.
+#[derive(Parser)]
+#[command(name = "odex-train", version, about, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a seeded synthetic series (generic CSV) and its true parameters (sidecar JSON).
+    #[command(after_help = "Example:\n  odex-train synth --kind regime --bars 50000 --seed 1 --out regime.csv")]
+    Synth {
+        /// ou, gbm, regime or sine.
+        #[arg(long, default_value = "ou")]
+        kind: String,
+        /// Number of bars.
+        #[arg(long, default_value_t = 20_000)]
+        bars: usize,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Open time of the first bar, ms.
+        #[arg(long, default_value_t = 1_704_067_200_000)]
+        start_ms: i64,
+        /// Bar interval, ms.
+        #[arg(long, default_value_t = 60_000)]
+        interval_ms: i64,
+        /// Output CSV; the sidecar is the same path with `.json`.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Fit a model: data -> features -> hybrid ODE -> models/NAME.odex + NAME.json + reports/NAME/.
+    #[command(
+        after_help = "Example:\n  odex-train fit --config my.toml --data ../shared/data/binance/klines --name eth --epochs 100"
+    )]
+    Fit(FitArgs),
+    /// Search learning rate, regularisation and loss weights ([sweep] in the config); export the best.
+    #[command(after_help = "Example:\n  odex-train sweep --config my.toml --data data/ou.csv --name ou-best")]
+    Sweep(FitArgs),
+    /// Download klines from a Binance REST endpoint into a CSV (archive layout).
+    #[command(
+        after_help = "Example:\n  odex-train fetch --symbol BTCUSDT --interval 1h --start-ms 1662508800000 --end-ms 1662595199999 --out btc.csv"
+    )]
+    Fetch {
+        /// REST base URL.
+        #[arg(long, default_value = "https://api.binance.com")]
+        base_url: String,
+        /// Symbol.
+        #[arg(long)]
+        symbol: String,
+        /// Kline interval (1m, 5m, 1h, ...).
+        #[arg(long, default_value = "1m")]
+        interval: String,
+        /// First open time, ms.
+        #[arg(long)]
+        start_ms: i64,
+        /// Last open time, ms.
+        #[arg(long)]
+        end_ms: i64,
+        /// Used weight per minute at which to pause for a minute.
+        #[arg(long, default_value_t = 5000)]
+        weight_budget: u32,
+        /// Retries of a 429/418 answer.
+        #[arg(long, default_value_t = 5)]
+        max_retries: u32,
+        /// Output CSV.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Load and validate data files; print bars, interval, gaps and duplicates.
+    Check {
+        /// Files or directories.
+        paths: Vec<PathBuf>,
+    },
+    /// Print every configuration key with its default and documentation.
+    Config,
+}
+
+#[derive(clap::Args)]
+struct FitArgs {
+    /// TOML configuration (defaults for every key left out).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data files or directories (replace data.paths).
+    #[arg(long, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Model name (replaces model.name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Epochs (replaces train.epochs).
+    #[arg(long)]
+    epochs: Option<u32>,
+    /// Seed (replaces train.seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Where NAME.odex and NAME.json go.
+    #[arg(long, default_value = "models")]
+    models_dir: PathBuf,
+    /// Report folders go to REPORTS_DIR/NAME.
+    #[arg(long, default_value = "reports")]
+    reports_dir: PathBuf,
+    /// Print no per-epoch progress.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl FitArgs {
+    fn config(&self) -> Result<Config> {
+        let mut cfg = match &self.config {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        };
+        if !self.data.is_empty() {
+            cfg.data.paths.clone_from(&self.data);
+        }
+        if let Some(n) = &self.name {
+            cfg.model.name.clone_from(n);
+        }
+        if let Some(e) = self.epochs {
+            cfg.train.epochs = e;
+        }
+        if let Some(s) = self.seed {
+            cfg.train.seed = s;
+        }
+        let origin = self.config.as_ref().map_or("command line".to_string(), |p| p.display().to_string());
+        cfg.validate(&origin)?;
+        Ok(cfg)
+    }
+
+    fn outputs(&self, cfg: &Config) -> Outputs {
+        Outputs {
+            models_dir: self.models_dir.clone(),
+            report_dir: Some(run::default_report_dir(&self.reports_dir, &cfg.model.name)),
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Synth { kind, bars, seed, start_ms, interval_ms, out } => {
+            let Some(process) = Process::named(&kind) else {
+                bail!("--kind {kind:?}: expected ou, gbm, regime or sine");
+            };
+            let spec = SynthSpec { process, bars, seed, start_ms, interval_ms };
+            let s = synth::generate(&spec);
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+            }
+            std::fs::write(&out, data::write_generic_csv(&s.rows)).with_context(|| format!("{}", out.display()))?;
+            let side = out.with_extension("json");
+            let json = serde_json::to_string_pretty(&synth::sidecar_json(&spec, &s))? + "\n";
+            std::fs::write(&side, json).with_context(|| format!("{}", side.display()))?;
+            eprintln!("wrote {} ({} bars) and {}", out.display(), bars, side.display());
+        }
+        Command::Fit(args) => {
+            let cfg = args.config()?;
+            let out = args.outputs(&cfg);
+            let series = run::load_data(&cfg)?;
+            eprintln!("data: {}", series.summary());
+            let epochs = cfg.train.epochs;
+            let every = (epochs / 20).max(1);
+            let quiet = args.quiet;
+            let mut progress = |e: &odex_trainer::fit::EpochLog| {
+                if !quiet && (e.epoch.is_multiple_of(every) || e.epoch == 1 || e.epoch == epochs) {
+                    eprintln!(
+                        "epoch {:>5}/{epochs}  lr {:.3e}  train J {:.6e}  validation J {:.6e}",
+                        e.epoch, e.lr, e.train, e.validation
+                    );
+                }
+            };
+            let r = run::run_on(series, &cfg, &out, Some(&mut progress))?;
+            eprintln!(
+                "best epoch {} of {}{} on {}",
+                r.fitted.best_epoch,
+                r.fitted.history.len(),
+                if r.fitted.stopped_early { " (stopped early)" } else { "" },
+                r.fitted.device
+            );
+            for m in &r.fitted.metrics {
+                eprintln!(
+                    "{:>10}: windows {:>7}  J {:.6e}  mse {:.6e}  pnl mean {:.3e} std {:.3e}  hit {:.3}  corr {:.3}",
+                    m.part, m.windows, m.objective, m.mse, m.pnl_mean, m.pnl_std, m.hit_rate, m.correlation
+                );
+            }
+            println!("{}", r.model_path.display());
+            println!("{}", r.card_path.display());
+            if let Some(d) = &out.report_dir {
+                println!("{}", d.display());
+            }
+        }
+        Command::Sweep(args) => {
+            let cfg = args.config()?;
+            let out = args.outputs(&cfg);
+            let series = run::load_data(&cfg)?;
+            eprintln!("data: {}", series.summary());
+            let n = sweep::trials(&cfg).len();
+            let quiet = args.quiet;
+            let mut progress = |r: &sweep::TrialResult| {
+                if !quiet {
+                    eprintln!(
+                        "trial {}/{n}: lr {:.3e} l_reg {:.3e} -> validation {:.6e}",
+                        r.trial.index + 1,
+                        r.trial.lr,
+                        r.trial.l_reg,
+                        r.validation
+                    );
+                }
+            };
+            let results = sweep::sweep(&series, &cfg, &out, &mut progress)?;
+            print!("{}", sweep::table(&results));
+            println!("best model: {}", out.models_dir.join(format!("{}.odex", cfg.model.name)).display());
+        }
+        Command::Fetch { base_url, symbol, interval, start_ms, end_ms, weight_budget, max_retries, out } => {
+            let req =
+                FetchRequest { base_url, symbol, interval, start_ms, end_ms, limit: 1000, weight_budget, max_retries };
+            let mut sleep = |d: Duration| {
+                eprintln!("rate limit: waiting {} s", d.as_secs());
+                std::thread::sleep(d);
+            };
+            let (csv, stats) = fetch(&req, &mut sleep)?;
+            std::fs::write(&out, csv).with_context(|| format!("{}", out.display()))?;
+            eprintln!(
+                "wrote {} rows to {} ({} requests, {} rate-limited answers, {} weight pauses)",
+                stats.rows,
+                out.display(),
+                stats.requests,
+                stats.rate_limited,
+                stats.weight_pauses
+            );
+        }
+        Command::Check { paths } => {
+            let s = data::load(&paths)?;
+            println!("{}", s.summary());
+            for g in &s.gaps {
+                println!("gap: {} bars missing between {} and {} ms", g.missing, g.after_ms, g.before_ms);
+            }
+            println!("sha256 {}", s.sha256);
+        }
+        Command::Config => print!("{DOCUMENTED_DEFAULTS}"),
+    }
+    Ok(())
+}
