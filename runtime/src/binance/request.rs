@@ -388,6 +388,7 @@ impl Name {
         Self::Type,
     ];
 
+    #[inline(always)]
     const fn as_str(self) -> &'static str {
         match self {
             Self::ApiKey => "apiKey",
@@ -411,6 +412,7 @@ impl Name {
     }
 
     /// `"name":` as written into the JSON frame.
+    #[inline(always)]
     const fn json_key(self) -> &'static [u8] {
         match self {
             Self::ApiKey => b"\"apiKey\":",
@@ -434,6 +436,7 @@ impl Name {
     }
 
     /// `name=` as written into the signing payload.
+    #[inline(always)]
     const fn payload_key(self) -> &'static [u8] {
         match self {
             Self::ApiKey => b"apiKey=",
@@ -528,7 +531,7 @@ struct Out<'b> {
 }
 
 impl Out<'_> {
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         let end = self.len.checked_add(bytes.len()).ok_or(EncodeError::BufferTooSmall)?;
         self.buf.get_mut(self.len..end).ok_or(EncodeError::BufferTooSmall)?.copy_from_slice(bytes);
