@@ -8,66 +8,14 @@
 //! older ones (`MIN_NOTIONAL`, `PERCENT_PRICE`) are understood; filters odex
 //! does not use are ignored.
 
-use odex_shared::market::{Amount, Price, Qty};
+use odex_shared::market::{Price, Qty};
 use serde::Deserialize;
 
-/// `PRICE_FILTER`: a zero field disables that rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PriceFilter {
-    /// Lowest price accepted.
-    pub min_price: Price,
-    /// Highest price accepted.
-    pub max_price: Price,
-    /// Prices must be multiples of this.
-    pub tick_size: Price,
-}
+use crate::filters::{LotSize, NotionalFilter, PercentPrice, PriceFilter, SymbolFilters};
 
-/// `LOT_SIZE` or `MARKET_LOT_SIZE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LotSize {
-    /// Smallest quantity.
-    pub min_qty: Qty,
-    /// Largest quantity.
-    pub max_qty: Qty,
-    /// Quantities must be multiples of this (zero: any).
-    pub step_size: Qty,
-}
-
-/// `NOTIONAL` (or the older `MIN_NOTIONAL`): bounds on price x quantity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotionalFilter {
-    /// Smallest notional.
-    pub min_notional: Amount,
-    /// Whether the minimum applies to MARKET orders.
-    pub apply_min_to_market: bool,
-    /// Largest notional, when bounded.
-    pub max_notional: Option<Amount>,
-    /// Whether the maximum applies to MARKET orders.
-    pub apply_max_to_market: bool,
-    /// Minutes of the average price used for MARKET orders (0: last price).
-    pub avg_price_mins: u32,
-}
-
-/// `PERCENT_PRICE_BY_SIDE` (or the older `PERCENT_PRICE`, which applies the
-/// same bounds to both sides). Multipliers of the average price are
-/// dimensionless; they are held in fixed point as [`Price`] values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PercentPrice {
-    /// A buy price may be at most `avg * bid_multiplier_up`.
-    pub bid_multiplier_up: Price,
-    /// A buy price must be at least `avg * bid_multiplier_down`.
-    pub bid_multiplier_down: Price,
-    /// A sell price may be at most `avg * ask_multiplier_up`.
-    pub ask_multiplier_up: Price,
-    /// A sell price must be at least `avg * ask_multiplier_down`.
-    pub ask_multiplier_down: Price,
-    /// Minutes of the average price.
-    pub avg_price_mins: u32,
-}
-
-/// One symbol's rules.
+/// One symbol of an `exchangeInfo` document: its names and its filters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SymbolFilters {
+pub struct SymbolInfo {
     /// Symbol, e.g. `BTCUSDT`.
     pub symbol: String,
     /// Trading status, e.g. `TRADING` or `BREAK`.
@@ -76,16 +24,11 @@ pub struct SymbolFilters {
     pub base_asset: String,
     /// Quote asset.
     pub quote_asset: String,
-    /// `PRICE_FILTER`.
-    pub price: Option<PriceFilter>,
-    /// `LOT_SIZE`.
-    pub lot_size: Option<LotSize>,
-    /// `MARKET_LOT_SIZE`.
-    pub market_lot_size: Option<LotSize>,
-    /// `NOTIONAL` or `MIN_NOTIONAL`.
-    pub notional: Option<NotionalFilter>,
-    /// `PERCENT_PRICE_BY_SIDE` or `PERCENT_PRICE`.
-    pub percent_price: Option<PercentPrice>,
+    /// The filters odex checks, as the order manager and the venue use them.
+    pub filters: SymbolFilters,
+    /// Minutes of the average price the notional and percent-price filters
+    /// refer to (`avgPriceMins`; 0 when the symbol has neither filter).
+    pub avg_price_mins: u32,
 }
 
 /// Why an `exchangeInfo` document was refused.
@@ -201,10 +144,6 @@ impl Ctx<'_> {
         self.raw(field, value).map(Qty::from_raw)
     }
 
-    fn amount(&self, field: &'static str, value: &str) -> Result<Amount, ExchangeInfoError> {
-        self.raw(field, value).map(Amount::from_raw)
-    }
-
     fn lot(&self, min_qty: &str, max_qty: &str, step_size: &str) -> Result<LotSize, ExchangeInfoError> {
         Ok(LotSize {
             min_qty: self.qty("minQty", min_qty)?,
@@ -214,63 +153,60 @@ impl Ctx<'_> {
     }
 }
 
-impl SymbolFilters {
+impl SymbolInfo {
     fn from_raw(raw: RawSymbol) -> Result<Self, ExchangeInfoError> {
-        let mut out = Self {
-            symbol: raw.symbol,
-            status: raw.status,
-            base_asset: raw.base_asset,
-            quote_asset: raw.quote_asset,
-            price: None,
-            lot_size: None,
-            market_lot_size: None,
-            notional: None,
-            percent_price: None,
-        };
-        let symbol = out.symbol.clone();
+        let mut f = SymbolFilters::default();
+        let mut avg_price_mins = 0;
+        let symbol = raw.symbol;
         let ctx = |filter| Ctx { symbol: &symbol, filter };
-        for f in &raw.filters {
-            match f {
+        for filter in &raw.filters {
+            match filter {
                 RawFilter::PriceFilter { min_price, max_price, tick_size } => {
                     let c = ctx("PRICE_FILTER");
-                    out.price = Some(PriceFilter {
+                    f.price = Some(PriceFilter {
                         min_price: c.price("minPrice", min_price)?,
                         max_price: c.price("maxPrice", max_price)?,
                         tick_size: c.price("tickSize", tick_size)?,
                     });
                 }
                 RawFilter::LotSize { min_qty, max_qty, step_size } => {
-                    out.lot_size = Some(ctx("LOT_SIZE").lot(min_qty, max_qty, step_size)?);
+                    f.lot = Some(ctx("LOT_SIZE").lot(min_qty, max_qty, step_size)?);
                 }
                 RawFilter::MarketLotSize { min_qty, max_qty, step_size } => {
-                    out.market_lot_size = Some(ctx("MARKET_LOT_SIZE").lot(min_qty, max_qty, step_size)?);
+                    f.market_lot = Some(ctx("MARKET_LOT_SIZE").lot(min_qty, max_qty, step_size)?);
                 }
                 RawFilter::Notional {
                     min_notional,
                     apply_min_to_market,
                     max_notional,
                     apply_max_to_market,
-                    avg_price_mins,
+                    avg_price_mins: mins,
                 } => {
                     let c = ctx("NOTIONAL");
-                    out.notional = Some(NotionalFilter {
-                        min_notional: c.amount("minNotional", min_notional)?,
+                    f.notional = Some(NotionalFilter {
+                        min_notional: c.price("minNotional", min_notional)?,
                         apply_min_to_market: *apply_min_to_market,
-                        max_notional: max_notional.as_deref().map(|m| c.amount("maxNotional", m)).transpose()?,
+                        // absent: unbounded, which SymbolFilters spells 0
+                        max_notional: match max_notional {
+                            Some(m) => c.price("maxNotional", m)?,
+                            None => Price::ZERO,
+                        },
                         apply_max_to_market: *apply_max_to_market,
-                        avg_price_mins: *avg_price_mins,
                     });
+                    f.notional_is_legacy = false;
+                    avg_price_mins = *mins;
                 }
-                RawFilter::MinNotional { min_notional, apply_to_market, avg_price_mins } => {
+                RawFilter::MinNotional { min_notional, apply_to_market, avg_price_mins: mins } => {
                     // NOTIONAL supersedes MIN_NOTIONAL when a symbol has both
-                    if out.notional.is_none() {
-                        out.notional = Some(NotionalFilter {
-                            min_notional: ctx("MIN_NOTIONAL").amount("minNotional", min_notional)?,
+                    if f.notional.is_none() {
+                        f.notional = Some(NotionalFilter {
+                            min_notional: ctx("MIN_NOTIONAL").price("minNotional", min_notional)?,
                             apply_min_to_market: *apply_to_market,
-                            max_notional: None,
+                            max_notional: Price::ZERO,
                             apply_max_to_market: false,
-                            avg_price_mins: *avg_price_mins,
                         });
+                        f.notional_is_legacy = true;
+                        avg_price_mins = *mins;
                     }
                 }
                 RawFilter::PercentPriceBySide {
@@ -278,35 +214,39 @@ impl SymbolFilters {
                     bid_multiplier_down,
                     ask_multiplier_up,
                     ask_multiplier_down,
-                    avg_price_mins,
+                    avg_price_mins: mins,
                 } => {
                     let c = ctx("PERCENT_PRICE_BY_SIDE");
-                    out.percent_price = Some(PercentPrice {
-                        bid_multiplier_up: c.price("bidMultiplierUp", bid_multiplier_up)?,
-                        bid_multiplier_down: c.price("bidMultiplierDown", bid_multiplier_down)?,
-                        ask_multiplier_up: c.price("askMultiplierUp", ask_multiplier_up)?,
-                        ask_multiplier_down: c.price("askMultiplierDown", ask_multiplier_down)?,
-                        avg_price_mins: *avg_price_mins,
+                    f.percent = Some(PercentPrice {
+                        bid_up: c.price("bidMultiplierUp", bid_multiplier_up)?,
+                        bid_down: c.price("bidMultiplierDown", bid_multiplier_down)?,
+                        ask_up: c.price("askMultiplierUp", ask_multiplier_up)?,
+                        ask_down: c.price("askMultiplierDown", ask_multiplier_down)?,
+                        legacy: false,
                     });
+                    avg_price_mins = *mins;
                 }
-                RawFilter::PercentPrice { multiplier_up, multiplier_down, avg_price_mins } => {
-                    if out.percent_price.is_none() {
+                RawFilter::PercentPrice { multiplier_up, multiplier_down, avg_price_mins: mins } => {
+                    if f.percent.is_none() {
                         let c = ctx("PERCENT_PRICE");
                         let up = c.price("multiplierUp", multiplier_up)?;
                         let down = c.price("multiplierDown", multiplier_down)?;
-                        out.percent_price = Some(PercentPrice {
-                            bid_multiplier_up: up,
-                            bid_multiplier_down: down,
-                            ask_multiplier_up: up,
-                            ask_multiplier_down: down,
-                            avg_price_mins: *avg_price_mins,
-                        });
+                        f.percent =
+                            Some(PercentPrice { bid_up: up, bid_down: down, ask_up: up, ask_down: down, legacy: true });
+                        avg_price_mins = *mins;
                     }
                 }
                 RawFilter::Other => {}
             }
         }
-        Ok(out)
+        Ok(Self {
+            symbol,
+            status: raw.status,
+            base_asset: raw.base_asset,
+            quote_asset: raw.quote_asset,
+            filters: f,
+            avg_price_mins,
+        })
     }
 }
 
@@ -315,9 +255,9 @@ impl SymbolFilters {
 ///
 /// # Errors
 /// [`ExchangeInfoError`] naming the symbol, filter, field and value.
-pub fn parse_exchange_info(json: &str) -> Result<Vec<SymbolFilters>, ExchangeInfoError> {
+pub fn parse_exchange_info(json: &str) -> Result<Vec<SymbolInfo>, ExchangeInfoError> {
     let doc: Doc = serde_json::from_str(json)?;
-    doc.symbols.into_iter().map(SymbolFilters::from_raw).collect()
+    doc.symbols.into_iter().map(SymbolInfo::from_raw).collect()
 }
 
 #[cfg(test)]
@@ -333,16 +273,18 @@ mod tests {
             {"filterType":"NOTIONAL","minNotional":"5.00000000","applyMinToMarket":true,"maxNotional":"9000000.00000000","applyMaxToMarket":false,"avgPriceMins":5},
             {"filterType":"PERCENT_PRICE_BY_SIDE","bidMultiplierUp":"5","bidMultiplierDown":"0.2","askMultiplierUp":"5","askMultiplierDown":"0.2","avgPriceMins":5}
         ]}]}"#;
-        let f = &parse_exchange_info(doc).unwrap()[0];
+        let info = &parse_exchange_info(doc).unwrap()[0];
+        let f = info.filters;
         assert_eq!(f.price.unwrap().tick_size, Price::parse("0.01").unwrap());
-        assert_eq!(f.lot_size.unwrap().step_size, Qty::parse("0.00001").unwrap());
+        assert_eq!(f.lot.unwrap().step_size, Qty::parse("0.00001").unwrap());
         let n = f.notional.unwrap();
-        assert_eq!(
-            (n.min_notional, n.max_notional),
-            (Amount::parse("5").unwrap(), Some(Amount::parse("9000000").unwrap()))
-        );
-        assert_eq!(f.percent_price.unwrap().bid_multiplier_down, Price::parse("0.2").unwrap());
-        assert_eq!(f.market_lot_size, None);
+        assert_eq!((n.min_notional, n.max_notional), (Price::parse("5").unwrap(), Price::parse("9000000").unwrap()));
+        assert!(!f.notional_is_legacy);
+        let pp = f.percent.unwrap();
+        assert_eq!(pp.bid_down, Price::parse("0.2").unwrap());
+        assert!(!pp.legacy);
+        assert_eq!(f.market_lot, None);
+        assert_eq!(info.avg_price_mins, 5);
     }
 
     #[test]
