@@ -216,6 +216,25 @@ fn parse_uint(text: &[u8]) -> Option<i64> {
     Some(v)
 }
 
+/// The layout a header row declares, if it is one of the known headers:
+/// Binance's twelve column names (futures archives) or the generic
+/// `timestamp,open,high,low,close,volume[,taker_buy_volume]`. Fields are
+/// compared after trimming spaces; a trailing `\r` is ignored.
+pub fn header_layout(line: &[u8]) -> Option<RowLayout> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let matches = |layout: RowLayout, n: usize| {
+        let mut count = 0;
+        for (i, field) in line.split(|&b| b == b',').enumerate() {
+            if i >= n || field.trim_ascii() != layout.column_name(i).as_bytes() {
+                return false;
+            }
+            count += 1;
+        }
+        count == n
+    };
+    [RowLayout::Binance, RowLayout::Ohlcv, RowLayout::OhlcvTaker].into_iter().find(|&l| matches(l, l.columns()))
+}
+
 /// Parses one row (without its line terminator; a trailing `\r` is ignored).
 ///
 /// # Errors
@@ -295,6 +314,20 @@ mod tests {
         let e = parse_row(bad, RowLayout::Ohlcv).unwrap_err();
         assert_eq!(e.kind, KlineErrorKind::TimestampUnit { digits: 14 });
         assert_eq!(e.column, 0);
+    }
+
+    #[test]
+    fn recognises_headers() {
+        assert_eq!(header_layout(b"timestamp,open,high,low,close,volume"), Some(RowLayout::Ohlcv));
+        assert_eq!(
+            header_layout(b"timestamp, open,high,low,close,volume,taker_buy_volume\r"),
+            Some(RowLayout::OhlcvTaker)
+        );
+        let futures = b"open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore";
+        assert_eq!(header_layout(futures), Some(RowLayout::Binance));
+        assert_eq!(header_layout(b"timestamp,open,high,low,close"), None);
+        assert_eq!(header_layout(b"time,open,high,low,close,volume"), None);
+        assert_eq!(header_layout(SPOT), None);
     }
 
     #[test]

@@ -282,23 +282,6 @@ fn read_csv_bytes(path: &Path) -> Result<(Vec<u8>, Vec<u8>), DataError> {
     Ok((raw, csv))
 }
 
-/// The layout a header row declares, if it is a known header.
-fn header_layout(line: &str) -> Option<RowLayout> {
-    let cols: Vec<&str> = line.split(',').map(str::trim).collect();
-    let binance = (0..12).map(|i| RowLayout::Binance.column_name(i)).collect::<Vec<_>>();
-    if cols == binance {
-        return Some(RowLayout::Binance);
-    }
-    let ohlcv: Vec<&str> = (0..7).map(|i| RowLayout::Ohlcv.column_name(i)).collect();
-    if cols == ohlcv[..6] {
-        Some(RowLayout::Ohlcv)
-    } else if cols == ohlcv {
-        Some(RowLayout::OhlcvTaker)
-    } else {
-        None
-    }
-}
-
 /// Loads and validates one or more files (in the given order) into one series.
 ///
 /// # Errors
@@ -342,11 +325,10 @@ fn parse_into(acc: &mut Accumulator, file: &Path, csv: &[u8]) -> Result<(), Data
                 let l = if line.first().is_some_and(u8::is_ascii_digit) {
                     RowLayout::Binance
                 } else {
-                    let text = String::from_utf8_lossy(line);
-                    let l = header_layout(&text).ok_or_else(|| DataError::Header {
+                    let l = kline::header_layout(line).ok_or_else(|| DataError::Header {
                         file: file.to_path_buf(),
                         line: line_no,
-                        found: text.to_string(),
+                        found: String::from_utf8_lossy(line).to_string(),
                     })?;
                     layout = Some(l);
                     continue;

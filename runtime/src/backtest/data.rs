@@ -1,20 +1,23 @@
 //! Market data for backtests: Binance kline CSV archives and synthetic
 //! series, turned into [`MarketEvent`]s.
 //!
-//! The kline reader takes Binance's spot archive rows (no header, twelve
-//! columns: `open_time, open, high, low, close, volume, close_time,
-//! quote_volume, count, taker_buy_volume, taker_buy_quote_volume, ignore`)
-//! and the futures archives' single header row. Timestamps of 16 digits are
-//! microseconds (spot archives from 2025), 13 digits milliseconds. A bad
-//! row is refused with `file:line:column`, the field and the value.
+//! The kline reader parses rows with `odex_shared::kline`, the same code the
+//! trainer reads its data with: Binance's spot archives (no header, twelve
+//! columns), the futures archives (a header row) and the generic
+//! `timestamp,open,high,low,close,volume[,taker_buy_volume]` CSV that
+//! `odex-train synth` writes. Timestamps of 16 digits are microseconds (spot
+//! archives from 2025), up to 13 digits milliseconds. A bad row is refused
+//! with `file:line:column`, the field and the value. A generic CSV has no
+//! close time: a bar is taken to last until the smallest spacing between
+//! consecutive rows (one minute for a single row).
 //!
 //! A bar becomes one event delivered when the bar ends (`close_time + 1 ms`,
 //! which is the next bar's open): strategies see a bar only once it is
 //! complete.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
+use odex_shared::kline::{self, RowLayout};
 use odex_shared::market::{Bar, BookTop, Nanos, Price, Qty};
 
 use crate::event::{BarUpdate, BookUpdate, MarketData, MarketEvent};
@@ -62,22 +65,6 @@ pub enum DataError {
     Empty(PathBuf),
 }
 
-/// Column names of a kline row.
-pub const KLINE_COLUMNS: [&str; 12] = [
-    "open_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "close_time",
-    "quote_volume",
-    "count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-    "ignore",
-];
-
 /// Reads a kline CSV file.
 ///
 /// # Errors
@@ -87,17 +74,8 @@ pub fn read_klines(path: &Path) -> Result<Vec<KlineRow>, DataError> {
     parse_klines(&text, path)
 }
 
-struct Field<'a> {
-    text: &'a str,
-    column: usize,
-    index: usize,
-}
-
-impl fmt::Debug for Field<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.text)
-    }
-}
+/// Bar length assumed for a generic CSV of a single row.
+const DEFAULT_INTERVAL_MS: i64 = 60_000;
 
 /// Parses kline CSV text; `path` only names the source in errors.
 ///
@@ -106,91 +84,75 @@ impl fmt::Debug for Field<'_> {
 /// is none.
 pub fn parse_klines(text: &str, path: &Path) -> Result<Vec<KlineRow>, DataError> {
     let mut rows: Vec<KlineRow> = Vec::with_capacity(text.len() / 100 + 1);
-    for (n, raw_line) in text.lines().enumerate() {
+    let mut layout = None;
+    for (n, line) in text.lines().enumerate() {
         let line_no = n + 1;
-        let line = raw_line.trim_end_matches('\r');
-        if line.trim().is_empty() {
+        let bytes = line.as_bytes();
+        if bytes.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let err = |column: usize, index: usize, message: String| DataError::Row {
+        let err = |column: usize, field: &'static str, message: String| DataError::Row {
             path: path.to_owned(),
             line: line_no,
             column,
-            field: KLINE_COLUMNS.get(index).copied().unwrap_or("row"),
+            field,
             message,
         };
-        let mut fields: [Option<Field<'_>>; 12] = Default::default();
-        let mut count = 0;
-        let mut column = 1;
-        for (index, text) in line.split(',').enumerate() {
-            if let Some(slot) = fields.get_mut(index) {
-                *slot = Some(Field { text, column, index });
+        let layout = match layout {
+            Some(l) => l,
+            None if !bytes.first().is_some_and(u8::is_ascii_digit) => {
+                let l = kline::header_layout(bytes)
+                    .ok_or_else(|| err(1, "header", format!("`{line}` is neither a kline row nor a known header")))?;
+                layout = Some(l);
+                continue;
             }
-            count += 1;
-            column += text.len() + 1;
-        }
-        if n == 0 && !line.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
-            continue; // the futures archives' header row
-        }
-        if count != KLINE_COLUMNS.len() {
-            return Err(err(1, usize::MAX, format!("expected 12 comma-separated columns, found {count}")));
-        }
-        let get = |i: usize| fields.get(i).and_then(Option::as_ref).ok_or_else(|| err(1, i, "missing".into()));
-        let time = |f: &Field<'_>| -> Result<i64, DataError> {
-            let v: i64 =
-                f.text.trim().parse().map_err(|_| err(f.column, f.index, format!("`{}` is not an integer", f.text)))?;
-            // 16 digits: microseconds (spot archives from 2025); 13: milliseconds
-            Ok(if v >= 1_000_000_000_000_000 { v / 1000 } else { v })
+            None => *layout.insert(RowLayout::Binance),
         };
-        let price = |f: &Field<'_>| -> Result<Price, DataError> {
-            Price::parse(f.text.trim())
-                .map_err(|e| err(f.column, f.index, format!("`{}` is not a decimal ({e:?})", f.text)))
+        let row = kline::parse_row(bytes, layout).map_err(|e| {
+            let value = line.get(e.span.0..e.span.1).unwrap_or("");
+            err(e.span.0 + 1, e.name, format!("`{value}`: {}", e.kind))
+        })?;
+        let open_time_ms = row.bar.open_time_ms;
+        // Binance rows carry their close time (validated by parse_row);
+        // generic rows get theirs from the bar spacing below.
+        let close_time_ms = match layout {
+            RowLayout::Binance => line
+                .split(',')
+                .nth(6)
+                .and_then(|t| kline::parse_timestamp_ms(t.as_bytes()).ok())
+                .map_or(open_time_ms, |(ms, _)| ms),
+            RowLayout::Ohlcv | RowLayout::OhlcvTaker => open_time_ms,
         };
-        let qty = |f: &Field<'_>| -> Result<Qty, DataError> {
-            Qty::parse(f.text.trim())
-                .map_err(|e| err(f.column, f.index, format!("`{}` is not a decimal ({e:?})", f.text)))
-        };
-        let open_time_ms = time(get(0)?)?;
-        let bar = Bar {
-            open_time_ms,
-            open: price(get(1)?)?,
-            high: price(get(2)?)?,
-            low: price(get(3)?)?,
-            close: price(get(4)?)?,
-            volume: qty(get(5)?)?,
-        };
-        let close_time_ms = time(get(6)?)?;
-        let taker_buy_volume = qty(get(9)?)?;
-        if !bar.is_consistent() {
-            let f = get(2)?;
-            return Err(err(
-                f.column,
-                f.index,
-                format!("inconsistent bar: open {} high {} low {} close {}", bar.open, bar.high, bar.low, bar.close),
-            ));
-        }
         if close_time_ms < open_time_ms {
-            let f = get(6)?;
-            return Err(err(
-                f.column,
-                f.index,
-                format!("close time {close_time_ms} is before open time {open_time_ms}"),
-            ));
+            return Err(err(1, "close_time", format!("close time {close_time_ms} is before open time {open_time_ms}")));
         }
         if let Some(prev) = rows.last()
             && open_time_ms <= prev.bar.open_time_ms
         {
-            let f = get(0)?;
             return Err(err(
-                f.column,
-                f.index,
+                1,
+                layout.column_name(0),
                 format!("open time {open_time_ms} does not follow the previous row's {}", prev.bar.open_time_ms),
             ));
         }
-        rows.push(KlineRow { bar, close_time_ms, taker_buy_volume });
+        let taker_buy_volume = row.taker_buy_volume.unwrap_or(Qty::ZERO);
+        rows.push(KlineRow { bar: row.bar, close_time_ms, taker_buy_volume });
     }
     if rows.is_empty() {
         return Err(DataError::Empty(path.to_owned()));
+    }
+    if layout != Some(RowLayout::Binance) {
+        let interval = rows
+            .windows(2)
+            .filter_map(|w| match w {
+                [a, b] => Some(b.bar.open_time_ms - a.bar.open_time_ms),
+                _ => None,
+            })
+            .min()
+            .unwrap_or(DEFAULT_INTERVAL_MS);
+        for r in &mut rows {
+            r.close_time_ms = r.bar.open_time_ms + interval - 1;
+        }
     }
     Ok(rows)
 }
@@ -336,12 +298,14 @@ mod tests {
             ROW.replacen("1980.75000000", "1980.7x", 1).replacen("1660435200000", "1660435260000", 1)
         );
         let e = parse_klines(&text, Path::new("d.csv")).unwrap_err().to_string();
-        assert!(e.starts_with("d.csv:2:15: open: `1980.7x` is not a decimal"), "{e}");
+        assert!(e.starts_with("d.csv:2:15: open: `1980.7x`: bad decimal"), "{e}");
         let e = parse_klines("1,2,3", Path::new("d.csv")).unwrap_err().to_string();
-        assert!(e.contains("d.csv:1:1") && e.contains("found 3"), "{e}");
+        assert!(e.starts_with("d.csv:1:6: low: ``: missing column"), "{e}");
         let swapped = ROW.replacen("1981.86000000", "1970.00000000", 1);
         let e = parse_klines(&swapped, Path::new("d.csv")).unwrap_err().to_string();
-        assert!(e.starts_with("d.csv:1:29: high: inconsistent bar"), "{e}");
+        assert!(e.starts_with("d.csv:1:15: open: ") && e.contains("OHLC inconsistent"), "{e}");
+        let e = parse_klines("when,what\n1,2", Path::new("h.csv")).unwrap_err().to_string();
+        assert!(e.starts_with("h.csv:1:1: header: `when,what` is neither"), "{e}");
         let e = parse_klines(&format!("{ROW}\n{ROW}"), Path::new("d.csv")).unwrap_err().to_string();
         assert!(e.starts_with("d.csv:2:1: open_time: open time"), "{e}");
         assert!(matches!(parse_klines("", Path::new("d.csv")), Err(DataError::Empty(_))));
@@ -349,6 +313,19 @@ mod tests {
             "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore\n{ROW}"
         );
         assert_eq!(parse_klines(&header, Path::new("f.csv")).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reads_the_generic_csv_of_odex_train_synth() {
+        let text = "timestamp,open,high,low,close,volume\n0,100,101,99,100.5,10\n60000,100.5,102,100,101,12\n120000,101,101,100,100,9\n";
+        let rows = parse_klines(text, Path::new("s.csv")).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1].bar.close, Price::parse("101").unwrap());
+        assert_eq!(rows[2].close_time_ms, 179_999);
+        assert_eq!(rows[0].taker_buy_volume, Qty::ZERO);
+        let with_taker = "timestamp,open,high,low,close,volume,taker_buy_volume\n0,1,1,1,1,10,4\n";
+        let rows = parse_klines(with_taker, Path::new("t.csv")).unwrap();
+        assert_eq!((rows[0].taker_buy_volume, rows[0].close_time_ms), (Qty::parse("4").unwrap(), 59_999));
     }
 
     #[test]
