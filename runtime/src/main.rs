@@ -21,9 +21,166 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Backtest a model on kline data with the simulated venue (fees, slippage, latency).
+    #[command(after_help = BACKTEST_EXAMPLES)]
+    Backtest(BacktestArgs),
+    /// Validate a runtime config file and report every problem with its key.
+    #[command(after_help = "Example:\n  odex check-config runtime/examples/paper.toml")]
+    CheckConfig {
+        /// The TOML config file.
+        config: PathBuf,
+    },
+    /// Inspect a model file.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Print the Binance signature of a payload, to debug a -1022 answer.
     #[command(after_help = SIGN_EXAMPLES)]
     Sign(SignArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Print a model file's spec: features, physics, layers, integrator, sizing.
+    #[command(after_help = "Example:\n  odex model inspect models/default.odex")]
+    Inspect {
+        /// The model file.
+        model: PathBuf,
+    },
+}
+
+const BACKTEST_EXAMPLES: &str = "\
+Examples:
+  # the bundled real ETHUSDT days, with the default model
+  odex backtest --model models/default.odex \\
+      --data ../shared/data/binance/klines/ETHUSDT-1m-2022-08-14.csv \\
+      --data ../shared/data/binance/klines/ETHUSDT-1m-2022-08-15.csv --out out/backtest
+
+  # odex-train synth output, passive maker orders, 2/10 bps fees, lognormal latency
+  odex backtest --model models/ou.odex --data data/ou.csv --execution passive \\
+      --fees 2,10 --latency lognormal:2ms,0.5 --out out/ou
+
+Writes summary.json, equity.csv, fills.csv and ledger.json into --out; the
+same inputs and seed give byte-identical files.";
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExecutionArg {
+    /// MARKET orders.
+    Market,
+    /// LIMIT IOC orders a few bps through the touch.
+    Ioc,
+    /// LIMIT_MAKER orders at the touch, replaced as the target moves.
+    Passive,
+}
+
+#[derive(Debug, Args)]
+struct BacktestArgs {
+    /// The model file to trade.
+    #[arg(long)]
+    model: PathBuf,
+    /// Kline CSV files (Binance archives or `timestamp,open,high,low,close,volume`), in time order.
+    #[arg(long, required = true)]
+    data: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long, default_value = "out/backtest")]
+    out: PathBuf,
+    /// Maker,taker fees in bps.
+    #[arg(long, default_value = "10,10")]
+    fees: String,
+    /// Slippage: `bps:N`, `vol:K` or `walk:LEVELS,SPACING_BPS`.
+    #[arg(long, default_value = "bps:1")]
+    slippage: String,
+    /// One-way order latency: `const:1ms`, `uniform:..`, `lognormal:MEDIAN,SIGMA`.
+    #[arg(long, default_value = "const:1ms")]
+    latency: String,
+    /// How target changes become orders.
+    #[arg(long, value_enum, default_value = "market")]
+    execution: ExecutionArg,
+    /// Opening quote balance.
+    #[arg(long, default_value = "10000")]
+    initial_quote: String,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn backtest(args: BacktestArgs) -> Result<()> {
+    use odex_runtime::backtest::{self, BacktestConfig, DataSource, Execution, SignalConfig};
+    use odex_runtime::venue::{FixedFees, LatencySpec, Slippage};
+
+    let mut cfg = BacktestConfig::new(DataSource::Klines(args.data), SignalConfig::Model(args.model), args.out);
+    cfg.fees = FixedFees::parse(&args.fees).map_err(|e| anyhow::anyhow!("--fees {}: {e}", args.fees))?;
+    cfg.slippage = Slippage::parse(&args.slippage).map_err(|e| anyhow::anyhow!("--slippage {}: {e}", args.slippage))?;
+    cfg.order_latency =
+        LatencySpec::parse(&args.latency).map_err(|e| anyhow::anyhow!("--latency {}: {e}", args.latency))?;
+    cfg.execution = match args.execution {
+        ExecutionArg::Market => Execution::Market,
+        ExecutionArg::Ioc => Execution::MarketableLimit { offset_bps: 5.0 },
+        ExecutionArg::Passive => Execution::Passive { offset_bps: 0.0 },
+    };
+    cfg.initial_quote = odex_shared::market::Amount::parse(&args.initial_quote)
+        .map_err(|e| anyhow::anyhow!("--initial-quote {}: {e}", args.initial_quote))?;
+    cfg.seed = args.seed;
+    let report = backtest::run(&cfg)?;
+    let s = &report.summary;
+    println!("backtest of {} on {} ({} events)", s.signal, s.data.join(", "), s.events);
+    println!("  equity      {} -> {} (PnL {}, fees {})", s.initial_equity, s.final_equity, s.pnl, s.fees);
+    println!("  orders      {} ({} fills, {} maker, {} rejected)", s.orders, s.fills, s.maker_fills, s.rejects);
+    for (name, m) in [("strategy", &s.strategy), ("buy & hold", &s.buy_and_hold)] {
+        println!(
+            "  {name:<11} return {:+.2}%  Sharpe {:.2}  max drawdown {:.2}%",
+            100.0 * m.total_return,
+            m.sharpe,
+            100.0 * m.max_drawdown
+        );
+    }
+    for f in &report.files {
+        println!("  wrote {}", f.display());
+    }
+    Ok(())
+}
+
+fn check_config(path: &std::path::Path) -> Result<()> {
+    match odex_runtime::config::check_config(path) {
+        Ok(cfg) => {
+            println!("{}: ok ({:?} mode, {} symbol(s))", path.display(), cfg.mode, cfg.symbols.len());
+            Ok(())
+        }
+        Err(errors) => {
+            eprint!("{errors}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn inspect(path: &std::path::Path) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = odex_shared::model_file::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let s = &file.spec;
+    println!(
+        "{}: model {:?}, {} bytes, format v{}",
+        path.display(),
+        s.name.as_str(),
+        bytes.len(),
+        odex_shared::model_file::FORMAT_VERSION
+    );
+    println!("  state      {} features: {:?}", s.features.dim(), s.features.kinds.as_slice());
+    println!("  normalise  mean {:?}", s.features.mean.as_slice());
+    println!("             std  {:?}", s.features.std.as_slice());
+    for (kind, phys) in s.features.kinds.iter().zip(&s.physics) {
+        println!("  physics    {kind:?}: {phys:?}");
+    }
+    let hidden: Vec<String> = s.hidden.iter().map(u16::to_string).collect();
+    let dim = s.features.dim();
+    let layers = if hidden.is_empty() {
+        "none (physics only)".to_string()
+    } else {
+        format!("{dim} -> {} -> {dim}", hidden.join(" -> "))
+    };
+    println!("  network    {layers}, {:?}, {} weights", s.activation, file.weights.len());
+    println!("  diffusion  {:?}", s.diffusion);
+    println!("  integrator {:?}, dt {}, {} step(s), return dim {}", s.method, s.dt, s.horizon_steps, s.return_dim);
+    println!("  sizing     {:?}", s.sizing);
+    Ok(())
 }
 
 const SIGN_EXAMPLES: &str = "\
@@ -95,9 +252,18 @@ fn sign(args: SignArgs) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() {
+    if let Err(e) = dispatch(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Backtest(args) => backtest(args),
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Model(ModelCommand::Inspect { model }) => inspect(&model),
         Command::Sign(args) => sign(args),
     }
 }
