@@ -12,3 +12,4 @@ pub mod event;
 pub mod filters;
 pub mod net;
 pub mod order;
+pub mod sim;
