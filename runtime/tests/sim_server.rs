@@ -392,3 +392,72 @@ fn ledger_written_at_exit() {
     assert_eq!(ledger["orders"][0]["status"], "FILLED");
     assert!(ledger["balances"].as_array().unwrap().iter().any(|b| b["asset"] == "USDT"));
 }
+
+#[test]
+fn order_faults_reject_and_unknown_outcome() {
+    let sim = Sim::start(&["--reject-every", "2", "--error-5xx-every", "3"]);
+    let mut ws = sim.ws("/ws-api/v3");
+    let limit = |i: u64| {
+        signed(obj(json!({"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+            "price": "100.00", "quantity": "0.1000", "newClientOrderId": format!("f{i}")})))
+    };
+    assert_eq!(call(&mut ws, 1, "order.place", limit(1))["status"], 200);
+    let r = call(&mut ws, 2, "order.place", limit(2));
+    assert_eq!(r["error"]["code"], -2010, "{r}");
+    let r = call(&mut ws, 3, "order.place", limit(3));
+    assert_eq!((r["status"].clone(), r["error"]["code"].clone()), (json!(503), json!(-1007)), "{r}");
+    // the 5xx order was placed all the same: query it
+    let s = call(&mut ws, 4, "order.status", signed(obj(json!({"symbol": "ETHUSDT", "origClientOrderId": "f3"}))));
+    assert_eq!(s["result"]["status"], "NEW", "{s}");
+    let open = call(&mut ws, 5, "openOrders.cancelAll", signed(obj(json!({"symbol": "ETHUSDT"}))));
+    assert_eq!(open["result"].as_array().unwrap().len(), 2, "{open}");
+}
+
+#[test]
+fn market_faults_duplicate_and_freeze() {
+    let sim = Sim::start(&["--duplicate-every", "2"]);
+    let mut ws = sim.ws("/ws/ethusdt@bookTicker");
+    let texts: Vec<String> = (0..12).map(|_| next_json(&mut ws).to_string()).collect();
+    assert!(texts.windows(2).any(|w| w[0] == w[1]), "{texts:?}");
+
+    let frozen = Sim::start(&["--freeze-after", "6", "--freeze-ms", "0"]);
+    let mut ws = frozen.ws("/ws/ethusdt@bookTicker");
+    ws.get_mut().set_read_timeout(Some(Duration::from_millis(800))).unwrap();
+    let mut n = 0;
+    while let Ok(m) = ws.read() {
+        if m.is_text() {
+            n += 1;
+        }
+    }
+    assert!(n <= 4, "{n} messages after a freeze at tick 6");
+}
+
+#[test]
+fn ed25519_logon_then_unsigned_requests() {
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    use ed25519_dalek::pkcs8::EncodePublicKey as _;
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let dir = std::env::temp_dir().join(format!("odex-sim-ed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = dir.join("pub.pem");
+    std::fs::write(&pem, key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap()).unwrap();
+    let sim = Sim::start(&["--api-key", "edkey", "--ed25519-pubkey-file", pem.to_str().unwrap()]);
+    let mut ws = sim.ws("/ws-api/v3");
+    let ts = now_ms();
+    let payload = format!("apiKey=edkey&timestamp={ts}");
+    let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(payload.as_bytes()).to_bytes());
+    let r = call(&mut ws, 1, "session.logon", obj(json!({"apiKey": "edkey", "timestamp": ts, "signature": sig})));
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["result"]["apiKey"], "edkey");
+    let r = call(&mut ws, 2, "account.status", obj(json!({"timestamp": now_ms()})));
+    assert_eq!(r["status"], 200, "{r}");
+    let r = call(&mut ws, 3, "userDataStream.subscribe", Map::new());
+    assert_eq!(r["result"]["subscriptionId"], 0, "{r}");
+    // a wrong Ed25519 signature on a fresh connection
+    let mut ws = sim.ws("/ws-api/v3");
+    let bad = base64::engine::general_purpose::STANDARD.encode([0u8; 64]);
+    let r = call(&mut ws, 4, "session.logon", obj(json!({"apiKey": "edkey", "timestamp": now_ms(), "signature": bad})));
+    assert_eq!(r["error"]["code"], -1022, "{r}");
+}
