@@ -12,6 +12,10 @@
 //!   and `/sim/ledger` ([`rest`]);
 //! - fault injection ([`Faults`]) and a JSON ledger of orders, fills and balances.
 //!
+//! `venue_adapter.rs` (outside the module tree until the venue model is
+//! merged; then add `pub mod venue_adapter;` here) implements
+//! [`SimExchange`] for the venue model; [`TouchExchange`] is the fallback.
+//!
 //! The websocket framing is the runtime's own [`WsCodec`](crate::net::WsCodec)
 //! in its server role. Responses are built with `serde_json` and `format!`:
 //! this is the venue's side of the wire, not the runtime's hot path.
