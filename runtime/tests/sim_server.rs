@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -460,4 +461,34 @@ fn ed25519_logon_then_unsigned_requests() {
     let bad = base64::engine::general_purpose::STANDARD.encode([0u8; 64]);
     let r = call(&mut ws, 4, "session.logon", obj(json!({"apiKey": "edkey", "timestamp": now_ms(), "signature": bad})));
     assert_eq!(r["error"]["code"], -1022, "{r}");
+}
+
+#[test]
+fn tls_with_the_generated_certificate() {
+    let dir = std::env::temp_dir().join(format!("odex-sim-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    let sim = Sim::start(&["--tls-ca-out", ca.to_str().unwrap()]);
+    let config = odex_runtime::net::client_config(Some(&ca)).unwrap();
+    let connect = || {
+        let sock = TcpStream::connect(("127.0.0.1", sim.port)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1".to_owned()).unwrap();
+        let session = rustls::ClientConnection::new(Arc::clone(&config), name).unwrap();
+        rustls::StreamOwned::new(session, sock)
+    };
+    let (mut ws, _) =
+        tungstenite::client(format!("wss://127.0.0.1:{}/ws/ethusdt@bookTicker", sim.port), connect()).unwrap();
+    let v = loop {
+        if let Message::Text(t) = ws.read().unwrap() {
+            break serde_json::from_str::<Value>(t.as_str()).unwrap();
+        }
+    };
+    assert_eq!(v["s"], "ETHUSDT");
+    let mut https = connect();
+    https.write_all(b"GET /api/v3/time HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = Vec::new();
+    let _ = https.read_to_end(&mut text);
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.starts_with("HTTP/1.1 200") && text.contains("serverTime"), "{text}");
 }

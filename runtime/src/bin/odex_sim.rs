@@ -122,6 +122,9 @@ struct Args {
     /// Stop the feed at the end of the data instead of looping.
     #[arg(long)]
     no_loop: bool,
+    /// Serve TLS (wss://, https://) with a generated certificate; its CA PEM goes to this file.
+    #[arg(long)]
+    tls_ca_out: Option<PathBuf>,
 }
 
 fn parse_symbol(s: &str) -> anyhow::Result<SymbolSpec> {
@@ -218,6 +221,7 @@ fn config(args: &Args) -> anyhow::Result<SimConfig> {
     };
     cfg.ledger_out = args.ledger_out.clone();
     cfg.loop_data = !args.no_loop;
+    cfg.tls_ca_out = args.tls_ca_out.clone();
     Ok(cfg)
 }
 

@@ -175,6 +175,8 @@ pub struct SimConfig {
     pub ledger_out: Option<PathBuf>,
     /// Loop back to the first bar when the data ends (else the feed stops).
     pub loop_data: bool,
+    /// Serve TLS with a generated certificate; its CA is written here as PEM.
+    pub tls_ca_out: Option<PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -200,6 +202,7 @@ impl Default for SimConfig {
             faults: Faults::default(),
             ledger_out: None,
             loop_data: true,
+            tls_ca_out: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `odex-sim`: a local Binance-compatible venue on 127.0.0.1.
 //!
-//! One thread and one `mio` loop serve, over plain TCP:
+//! One thread and one `mio` loop serve, over plain TCP or TLS:
 //! - market streams at `/ws/<stream>` and `/stream?streams=a/b` (bookTicker,
 //!   trade, aggTrade, kline, diff and partial depth) with SUBSCRIBE,
 //!   UNSUBSCRIBE and LIST_SUBSCRIPTIONS, replayed from a kline archive or a
@@ -10,7 +10,8 @@
 //!   through the [`SimExchange`] seam;
 //! - REST `/api/v3/{ping,time,exchangeInfo,klines,depth,ticker/bookTicker}`
 //!   and `/sim/ledger` ([`rest`]);
-//! - fault injection ([`Faults`]) and a JSON ledger of orders, fills and balances.
+//! - fault injection ([`Faults`]) and a JSON ledger of orders, fills and balances;
+//! - optional TLS with a generated certificate ([`tls`]).
 //!
 //! `venue_adapter.rs` (outside the module tree until the venue model is
 //! merged; then add `pub mod venue_adapter;` here) implements
@@ -30,6 +31,7 @@ pub mod market;
 pub mod rest;
 pub mod server;
 pub mod state;
+pub mod tls;
 
 pub use config::{ApiKey, Faults, KeySecret, SimConfig, SymbolSpec};
 pub use exchange::{ApiError, SimExchange, TouchExchange};

@@ -11,13 +11,13 @@
 //! a gap in the depth ids and must resynchronise, as with Binance.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use serde_json::{Value, json};
 
@@ -33,6 +33,7 @@ use super::http::{self, HttpError};
 use super::market::{Market, dec8, known_stream_suffix};
 use super::rest;
 use super::state::SimState;
+use super::tls::{SimStream, self_signed};
 
 /// Ticks sent per loop turn at `--speed 0`.
 pub const FAST_BATCH: usize = 64;
@@ -67,7 +68,7 @@ enum Phase {
 
 #[derive(Debug)]
 struct Conn {
-    stream: TcpStream,
+    stream: SimStream,
     phase: Phase,
     http_in: Vec<u8>,
     http_out: Vec<u8>,
@@ -112,6 +113,7 @@ pub struct Server<E, C> {
     next_sub: u64,
     last_ping_ms: u64,
     stats: SimStats,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl<E: SimExchange, C: Clock> Server<E, C> {
@@ -134,6 +136,7 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
         let mut listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let addr = listener.local_addr()?;
+        let tls = config.tls_ca_out.as_deref().map(self_signed).transpose()?;
         let markets: Vec<Market> = config
             .symbols
             .iter()
@@ -161,6 +164,7 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
             next_sub: 0,
             last_ping_ms: now_mono,
             stats: SimStats::default(),
+            tls,
         };
         for i in 0..n {
             server.tick(i);
@@ -236,6 +240,13 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
                         Token(idx + 1),
                         Interest::READABLE | Interest::WRITABLE,
                     )?;
+                    let stream = match &self.tls {
+                        None => SimStream::Plain(stream),
+                        Some(cfg) => match rustls::ServerConnection::new(Arc::clone(cfg)) {
+                            Ok(tls) => SimStream::Tls(stream, Box::new(tls)),
+                            Err(_) => continue,
+                        },
+                    };
                     let conn = Conn {
                         stream,
                         phase: Phase::Http,
@@ -266,7 +277,7 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
         if let Some(slot) = self.conns.get_mut(idx)
             && let Some(mut conn) = slot.take()
         {
-            let _ = self.poll.registry().deregister(&mut conn.stream);
+            let _ = self.poll.registry().deregister(conn.stream.socket());
         }
     }
 
@@ -672,11 +683,13 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
         for idx in 0..self.conns.len() {
             let Some(Some(conn)) = self.conns.get_mut(idx) else { continue };
             let ok = flush(conn);
-            let empty = conn.http_out.is_empty() && conn.ws.as_ref().is_none_or(|w| w.tx_pending().is_empty());
+            let empty = conn.http_out.is_empty()
+                && conn.ws.as_ref().is_none_or(|w| w.tx_pending().is_empty())
+                && !conn.stream.tls_pending();
             let close = conn.close_when_flushed || conn.abort_when_flushed;
             if !ok || (close && empty) {
                 if conn.abort_when_flushed {
-                    let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+                    let _ = conn.stream.socket().shutdown(std::net::Shutdown::Both);
                 }
                 self.drop_conn(idx);
             }
@@ -715,6 +728,9 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
 
 /// Writes pending bytes until the socket would block; false on a dead socket.
 fn flush(conn: &mut Conn) -> bool {
+    if conn.stream.flush_tls().is_err() {
+        return false;
+    }
     loop {
         let pending: &[u8] = match conn.ws.as_ref() {
             Some(ws) if conn.http_out.is_empty() => ws.tx_pending(),
