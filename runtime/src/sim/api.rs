@@ -138,8 +138,12 @@ pub fn handle<E: SimExchange>(
     Reply { text }
 }
 
-enum Failure {
+/// Why a request failed: a Binance error, or a rate limit with the epoch ms it lifts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// An error with its code.
     Api(ApiError),
+    /// Rate limited until the given epoch ms.
     Limited(ApiError, u64),
 }
 
@@ -182,7 +186,13 @@ fn authenticate<E>(
     Ok(key_idx)
 }
 
-fn dispatch<E: SimExchange>(
+/// Runs one method (the WebSocket API's names) with its params: the entry
+/// REST shares after checking the REST signature itself (it passes a
+/// session logged on with the key and params without `apiKey`/`signature`).
+///
+/// # Errors
+/// The [`Failure`] to answer with.
+pub fn dispatch<E: SimExchange>(
     state: &mut SimState<E>,
     session: &mut Session,
     method: &str,

@@ -19,6 +19,10 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Length of the head including the blank line.
     pub head_len: usize,
+    /// The query string as sent (still percent-encoded), for REST signatures.
+    pub raw_query: String,
+    /// The body as sent (set by the server once `Content-Length` bytes arrived).
+    pub body: String,
 }
 
 impl Request {
@@ -36,6 +40,19 @@ impl Request {
     pub fn is_upgrade(&self) -> bool {
         self.header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
             && self.header("connection").is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"))
+    }
+
+    /// The declared body length (0 when absent or unparsable).
+    pub fn content_length(&self) -> usize {
+        self.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    /// Form-encoded body parameters (`a=1&b=2`), percent-decoded.
+    ///
+    /// # Errors
+    /// [`HttpError::Malformed`] for a bad escape.
+    pub fn form(&self) -> Result<Vec<(String, String)>, HttpError> {
+        parse_pairs(&self.body)
     }
 
     /// True when the client asked to close after the response.
@@ -86,15 +103,27 @@ pub fn parse(buf: &[u8]) -> Result<Option<Request>, HttpError> {
         headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let query = query
-        .split('&')
+    let query = parse_pairs(query)?;
+    Ok(Some(Request {
+        method: method.to_string(),
+        path: percent_decode(path)?,
+        query,
+        headers,
+        head_len: end + 4,
+        raw_query: target.split_once('?').map_or("", |(_, q)| q).to_string(),
+        body: String::new(),
+    }))
+}
+
+/// Splits `a=1&b=2` into decoded pairs.
+fn parse_pairs(text: &str) -> Result<Vec<(String, String)>, HttpError> {
+    text.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             Ok((percent_decode(k)?, percent_decode(v)?))
         })
-        .collect::<Result<Vec<_>, HttpError>>()?;
-    Ok(Some(Request { method: method.to_string(), path: percent_decode(path)?, query, headers, head_len: end + 4 }))
+        .collect()
 }
 
 /// Decodes `%XX` escapes and `+` (as a space).
@@ -130,7 +159,9 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         404 => "Not Found",
+        401 => "Unauthorized",
         405 => "Method Not Allowed",
+        413 => "Payload Too Large",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",

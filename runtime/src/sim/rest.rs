@@ -1,9 +1,14 @@
 //! REST endpoints: `/api/v3/ping`, `/time`, `/exchangeInfo`, `/klines`,
-//! `/depth`, `/ticker/bookTicker`, and `/sim/ledger`. Every `/api/v3`
+//! `/depth`, `/ticker/bookTicker`, and `/sim/ledger`; signed
+//! `/api/v3/order` (POST, GET, DELETE), `/api/v3/openOrders` (GET, DELETE)
+//! and `/api/v3/account` run the WebSocket API's methods. Every `/api/v3`
 //! answer carries `X-MBX-USED-WEIGHT-1M`; over the limit it is 429 with
 //! `Retry-After` (seconds) and `{"code":-1003,...}`.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+
+use super::api::{Failure, Session, dispatch, status_of};
+use super::auth::verify;
 
 use super::exchange::SimExchange;
 use super::http::{Request, response};
@@ -43,6 +48,21 @@ pub fn handle<E: SimExchange>(state: &mut SimState<E>, req: &Request, now_ms: u6
         let (s, b) = error(404, -1000, "Not found.");
         return response(s, &[], &b, close);
     }
+    if let Some(method) = signed_method(&req.method, &req.path) {
+        let weight = match method {
+            "account.status" => 20,
+            "openOrders.status" => 6,
+            _ => 1,
+        };
+        let used = |state: &mut SimState<E>| state.weight.count(now_ms).to_string();
+        if let Err(retry_ms) = state.weight.take(weight, now_ms) {
+            let secs = retry_ms.saturating_sub(now_ms).div_ceil(1000).to_string();
+            let (s, b) = error(429, -1003, "Too much request weight used.");
+            return response(s, &[("X-MBX-USED-WEIGHT-1M", used(state)), ("Retry-After", secs)], &b, close);
+        }
+        let (status, body) = signed(state, req, method, now_ms);
+        return response(status, &[("X-MBX-USED-WEIGHT-1M", used(state))], &body, close);
+    }
     if req.method != "GET" {
         let (s, b) = error(405, -1000, "Only GET is served by odex-sim REST; trade over the WebSocket API.");
         return response(s, &[], &b, close);
@@ -63,6 +83,54 @@ pub fn handle<E: SimExchange>(state: &mut SimState<E>, req: &Request, now_ms: u6
     }
     let (status, body) = route(state, req, now_ms);
     response(status, &[("X-MBX-USED-WEIGHT-1M", used)], &body, close)
+}
+
+/// The WebSocket API method a signed REST endpoint maps to.
+fn signed_method(method: &str, path: &str) -> Option<&'static str> {
+    match (method, path) {
+        ("POST", "/api/v3/order") => Some("order.place"),
+        ("GET", "/api/v3/order") => Some("order.status"),
+        ("DELETE", "/api/v3/order") => Some("order.cancel"),
+        ("GET", "/api/v3/openOrders") => Some("openOrders.status"),
+        ("DELETE", "/api/v3/openOrders") => Some("openOrders.cancelAll"),
+        ("GET", "/api/v3/account") => Some("account.status"),
+        _ => None,
+    }
+}
+
+/// `a=1&signature=..&b=2` without the signature pair.
+fn without_signature(text: &str) -> String {
+    text.split('&').filter(|p| !p.starts_with("signature=")).collect::<Vec<_>>().join("&")
+}
+
+/// A signed REST request: key from `X-MBX-APIKEY`, signature over the
+/// query string followed by the body as sent (not sorted), then the same
+/// method the WebSocket API runs.
+fn signed<E: SimExchange>(state: &mut SimState<E>, req: &Request, method: &str, now_ms: u64) -> (u16, String) {
+    let Some(api_key) = req.header("x-mbx-apikey") else { return error(401, -2014, "API-key format invalid.") };
+    let Some(idx) = state.config.keys.iter().position(|k| k.api_key == api_key) else {
+        return error(401, -2015, "Invalid API-key, IP, or permissions for action.");
+    };
+    let Ok(form) = req.form() else { return error(400, -1100, "Illegal characters found in a parameter.") };
+    let mut params = Map::new();
+    for (k, v) in req.query.iter().chain(form.iter()) {
+        params.insert(k.clone(), Value::String(v.clone()));
+    }
+    let Some(Value::String(signature)) = params.remove("signature") else { return bad_param("signature") };
+    let payload = format!("{}{}", without_signature(&req.raw_query), without_signature(&req.body));
+    let Some(key) = state.config.keys.get(idx) else {
+        return error(401, -2015, "Invalid API-key, IP, or permissions for action.");
+    };
+    if let Err(e) = verify(key, &payload, &signature) {
+        return error(400, e.code, &e.msg);
+    }
+    let mut session = Session { logged_on: Some(idx), ..Session::default() };
+    let mut no_subscriptions = 0;
+    match dispatch(state, &mut session, method, &params, now_ms, &mut no_subscriptions) {
+        Ok(v) => (200, v.to_string()),
+        Err(Failure::Api(e)) => error(status_of(e.code), e.code, &e.msg),
+        Err(Failure::Limited(e, _)) => error(429, e.code, &e.msg),
+    }
 }
 
 fn route<E: SimExchange>(state: &mut SimState<E>, req: &Request, now_ms: u64) -> (u16, String) {

@@ -354,7 +354,21 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
                     return;
                 }
             };
-            conn.http_in.drain(..req.head_len.min(conn.http_in.len()));
+            let body_len = req.content_length();
+            if body_len > MAX_MESSAGE {
+                let body = json!({"code": -1000, "msg": "request body too large"}).to_string();
+                conn.http_out.extend_from_slice(&http::response(413, &[], &body, true));
+                conn.http_in.clear();
+                conn.close_when_flushed = true;
+                return;
+            }
+            let need = req.head_len.saturating_add(body_len);
+            if conn.http_in.len() < need {
+                return; // the body is still coming
+            }
+            let mut req = req;
+            req.body = String::from_utf8_lossy(conn.http_in.get(req.head_len..need).unwrap_or(&[])).into_owned();
+            conn.http_in.drain(..need);
             if req.is_upgrade() {
                 let Some(key) = req.header("sec-websocket-key").map(str::to_string) else {
                     conn.http_out.extend_from_slice(&http::response(
