@@ -541,3 +541,38 @@ fn rest_orders_signed_over_query_and_body() {
     assert_eq!(status, 200, "{v}");
     assert!(v["balances"].as_array().unwrap().iter().any(|b| b["asset"] == "USDT"));
 }
+
+#[test]
+fn silent_clients_are_dropped_after_three_pings() {
+    let sim = Sim::start(&["--ping-secs", "0.1"]);
+    // a client that answers pings (tungstenite does while reading) stays
+    let mut live = sim.ws("/ws/ethusdt@bookTicker");
+    // one that never reads, so never answers, is dropped
+    let mut silent = TcpStream::connect(("127.0.0.1", sim.port)).unwrap();
+    write!(
+        silent,
+        "GET /ws/ethusdt@trade HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let clock = SystemClock::new();
+    while clock.monotonic().as_millis() < 1000 {
+        assert!(live.read().is_ok());
+    }
+    silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut all = Vec::new();
+    let closed = silent.read_to_end(&mut all).is_ok();
+    assert!(closed, "the silent client was not dropped");
+    assert!(live.read().is_ok());
+}
+
+#[test]
+fn quote_order_qty_market_order() {
+    let sim = Sim::start(&[]);
+    let mut ws = sim.ws("/ws-api/v3");
+    let p = obj(json!({"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quoteOrderQty": "100"}));
+    let r = call(&mut ws, 1, "order.place", signed(p));
+    assert_eq!(r["result"]["status"], "FILLED", "{r}");
+    let qty: f64 = r["result"]["executedQty"].as_str().unwrap().parse().unwrap();
+    let quote: f64 = r["result"]["cummulativeQuoteQty"].as_str().unwrap().parse().unwrap();
+    assert!(qty > 0.0 && quote <= 100.0 && quote > 99.0, "{r}");
+}

@@ -380,12 +380,16 @@ fn place<E: SimExchange>(
         None if kind != OrderType::Market => return Err(missing("price").into()),
         None => None,
     };
-    let qty = Qty::parse(&required(params, "quantity")?).map_err(|_| {
-        ApiError::new(
-            -1100,
-            "Illegal characters found in parameter 'quantity'; legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.",
-        )
-    })?;
+    let qty = match (str_param(params, "quantity"), str_param(params, "quoteOrderQty")) {
+        (Some(q), _) => Qty::parse(&q).map_err(|_| {
+            ApiError::new(
+                -1100,
+                "Illegal characters found in parameter 'quantity'; legal range is '^([0-9]{1,20})(\\.[0-9]{1,20})?$'.",
+            )
+        })?,
+        (None, Some(quote)) if kind == OrderType::Market => quote_to_qty(state, &symbol, side, &quote)?,
+        _ => return Err(missing("quantity").into()),
+    };
     state.place_count += 1;
     let n = state.place_count;
     if state.config.faults.reject_every.is_some_and(|k| k > 0 && n.is_multiple_of(k)) {
@@ -405,6 +409,20 @@ fn place<E: SimExchange>(
     }
     let resp_type = str_param(params, "newOrderRespType").unwrap_or_else(|| "FULL".into());
     Ok(place_result(&placed, &resp_type, now_ms))
+}
+
+/// A market order's `quoteOrderQty` as a base quantity at the touch,
+/// rounded down to the lot step.
+fn quote_to_qty<E: SimExchange>(state: &SimState<E>, symbol: &str, side: Side, quote: &str) -> Result<Qty, ApiError> {
+    let quote = Price::parse(quote).map_err(|_| missing("quoteOrderQty"))?;
+    let m = state.market(symbol).ok_or_else(|| ApiError::new(-1121, "Invalid symbol."))?;
+    let touch = if side == Side::Buy { m.top.ask } else { m.top.bid };
+    if !touch.is_positive() {
+        return Err(ApiError::new(-2010, "Market is closed."));
+    }
+    let raw = i128::from(quote.raw()) * i128::from(Qty::ONE.raw()) / i128::from(touch.raw());
+    let qty = Qty::from_raw(i64::try_from(raw).map_err(|_| missing("quoteOrderQty"))?);
+    Ok(qty.round_down(m.spec.step()))
 }
 
 fn place_result(o: &SimOrder, resp_type: &str, now_ms: u64) -> Value {

@@ -79,6 +79,8 @@ struct Conn {
     abort_when_flushed: bool,
     held: Option<String>,
     skipped: u64,
+    /// Monotonic ms of the last pong (or of the upgrade).
+    last_pong_ms: u64,
 }
 
 /// Counters a test or the operator can read.
@@ -258,6 +260,7 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
                         abort_when_flushed: false,
                         held: None,
                         skipped: 0,
+                        last_pong_ms: self.clock.monotonic().as_millis(),
                     };
                     if idx == self.conns.len() {
                         self.conns.push(Some(conn));
@@ -454,6 +457,7 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
     }
 
     fn on_frames(&mut self, idx: usize) {
+        let mono = self.clock.monotonic().as_millis();
         loop {
             let Some(Some(conn)) = self.conns.get_mut(idx) else { return };
             let Some(ws) = conn.ws.as_mut() else { return };
@@ -468,6 +472,10 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
                 Ok(Some(WsEvent::Close(_))) => {
                     conn.close_when_flushed = true;
                     return;
+                }
+                Ok(Some(WsEvent::Pong)) => {
+                    conn.last_pong_ms = mono;
+                    continue;
                 }
                 Ok(Some(_)) => continue,
                 Err(_) => {
@@ -665,8 +673,14 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
         }
         self.last_ping_ms = mono;
         let payload = self.now_ms().to_string();
+        // Binance drops a client that has not answered for a minute (three pings)
+        let timeout = self.state.config.ping_ms.saturating_mul(3);
         for conn in self.conns.iter_mut().flatten() {
-            if let Some(ws) = conn.ws.as_mut() {
+            let Some(ws) = conn.ws.as_mut() else { continue };
+            if mono.saturating_sub(conn.last_pong_ms) > timeout {
+                let _ = ws.send_close(1008, 0);
+                conn.close_when_flushed = true;
+            } else {
                 let _ = ws.encode(OP_PING, payload.as_bytes(), 0);
             }
         }
