@@ -30,7 +30,8 @@ impl Sim {
     fn start(extra: &[&str]) -> Self {
         let klines = format!("ETHUSDT={}", data("klines/ETHUSDT-1m-2022-08-14.csv"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_odex-sim"))
-            .args(["--port", "0", "--doc-example-key", "--speed", "600", "--klines", &klines])
+            .args(["--port", "0", "--doc-example-key", "--klines", &klines])
+            .args(if extra.contains(&"--speed") { &[][..] } else { &["--speed", "600"][..] })
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -575,4 +576,19 @@ fn quote_order_qty_market_order() {
     let qty: f64 = r["result"]["executedQty"].as_str().unwrap().parse().unwrap();
     let quote: f64 = r["result"]["cummulativeQuoteQty"].as_str().unwrap().parse().unwrap();
     assert!(qty > 0.0 && quote <= 100.0 && quote > 99.0, "{r}");
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_writes_the_ledger() {
+    let dir = std::env::temp_dir().join(format!("odex-sim-term-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ledger.json");
+    let mut sim = Sim::start(&["--speed", "0", "--no-loop", "--ledger-out", path.to_str().unwrap()]);
+    let (status, _, _) = sim.get("/api/v3/time");
+    assert_eq!(status, 200);
+    let killed = Command::new("kill").args(["-TERM", &sim.child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    assert!(sim.child.wait().unwrap().success());
+    let ledger: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(ledger["orders"].as_array().unwrap().is_empty());
 }

@@ -208,7 +208,10 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
             if over || self.stop.load(Ordering::Relaxed) {
                 break;
             }
-            let timeout = if self.state.config.speed == 0.0 { Duration::ZERO } else { Duration::from_millis(5) };
+            // as fast as possible means not sleeping while data is left
+            let feeding = self.cursors.iter().any(|c| c.0 != usize::MAX) && self.frozen_until_ms.is_none();
+            let timeout =
+                if self.state.config.speed == 0.0 && feeding { Duration::ZERO } else { Duration::from_millis(5) };
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
