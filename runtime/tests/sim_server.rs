@@ -592,3 +592,22 @@ fn sigterm_stops_cleanly_and_writes_the_ledger() {
     let ledger: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert!(ledger["orders"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn microsecond_time_unit() {
+    let sim = Sim::start(&[]);
+    let mut us = sim.ws("/stream?streams=ethusdt@trade/ethusdt@kline_1m&timeUnit=MICROSECOND");
+    let mut ms = sim.ws("/ws/ethusdt@trade");
+    let mut seen = 0;
+    while seen < 2 {
+        let v = next_json(&mut us);
+        let e = v["data"]["E"].as_u64().unwrap();
+        assert!(e.abs_diff(now_ms() * 1000) < 5_000_000, "{v}");
+        if v["stream"] == "ethusdt@kline_1m" {
+            assert_eq!(v["data"]["k"]["t"].as_u64().unwrap() % 60_000_000, 0, "{v}");
+        }
+        seen += 1;
+    }
+    let v = next_json(&mut ms);
+    assert!(v["E"].as_u64().unwrap().abs_diff(now_ms()) < 5000, "{v}");
+}

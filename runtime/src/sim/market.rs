@@ -73,8 +73,10 @@ pub struct Market {
 /// The payloads of one tick, by stream suffix (after `<sym>@`).
 #[derive(Debug, Default)]
 pub struct TickMessages {
-    /// `(stream name, JSON payload)` pairs.
+    /// `(stream name, JSON payload)` pairs, times in ms.
     pub messages: Vec<(String, String)>,
+    /// The same with times in µs (`timeUnit=MICROSECOND` connections).
+    pub messages_us: Vec<(String, String)>,
 }
 
 impl Market {
@@ -103,13 +105,13 @@ impl Market {
     }
 
     /// Applies tick `step` of bar `bar`, stamping payloads with event time
-    /// `event_ms` (and `odexSendNs` = `stamp_ns` when given). Returns the
+    /// `event_us` (µs; ms in the default payloads) (and `odexSendNs` = `stamp_ns` when given). Returns the
     /// messages for every stream of this symbol, and the trade's side.
     pub fn apply(
         &mut self,
         bar: usize,
         step: usize,
-        event_ms: u64,
+        event_us: u64,
         interval: &str,
         stamp_ns: Option<u64>,
     ) -> TickMessages {
@@ -176,62 +178,74 @@ impl Market {
             s.push(']');
             s
         };
-        let (b, a) = (dec8(bid.raw()), dec8(ask.raw()));
-        let bq = dec8(size);
-        out.messages.push((
-            format!("{lower}@bookTicker"),
-            format!("{{\"u\":{u},\"s\":\"{sym}\",\"b\":\"{b}\",\"B\":\"{bq}\",\"a\":\"{a}\",\"A\":\"{bq}\"{stamp}}}"),
-        ));
-        let (p, q) = (dec8(price.raw()), dec8(size));
-        let t = self.trade_id;
-        let m = !up; // the buyer is the maker when the seller took
-        out.messages.push((
-            format!("{lower}@trade"),
-            format!("{{\"e\":\"trade\",\"E\":{event_ms},\"s\":\"{sym}\",\"t\":{t},\"p\":\"{p}\",\"q\":\"{q}\",\"T\":{event_ms},\"m\":{m},\"M\":true{stamp}}}"),
-        ));
-        out.messages.push((
-            format!("{lower}@aggTrade"),
-            format!("{{\"e\":\"aggTrade\",\"E\":{event_ms},\"s\":\"{sym}\",\"a\":{t},\"p\":\"{p}\",\"q\":\"{q}\",\"f\":{t},\"l\":{t},\"T\":{event_ms},\"m\":{m},\"M\":true{stamp}}}"),
-        ));
-        let depth = format!(
-            "{{\"e\":\"depthUpdate\",\"E\":{event_ms},\"s\":\"{sym}\",\"U\":{u},\"u\":{u},\"b\":{},\"a\":{}{stamp}}}",
-            levels(&bid_diff),
-            levels(&ask_diff)
-        );
-        out.messages.push((format!("{lower}@depth"), depth.clone()));
-        out.messages.push((format!("{lower}@depth@100ms"), depth));
-        for n in [5usize, 10, 20] {
-            let (bids, asks) = self.snapshot(n);
-            let payload =
-                format!("{{\"lastUpdateId\":{u},\"bids\":{},\"asks\":{}{stamp}}}", levels(&bids), levels(&asks));
-            out.messages.push((format!("{lower}@depth{n}"), payload.clone()));
-            out.messages.push((format!("{lower}@depth{n}@100ms"), payload));
+        // Binance's default millisecond payloads, and the `timeUnit=MICROSECOND` ones
+        for micro in [false, true] {
+            let (ev, scale) = if micro { (event_us, 1000i64) } else { (event_us / 1000, 1) };
+            let mut msgs: Vec<(String, String)> = Vec::new();
+            let (b, a) = (dec8(bid.raw()), dec8(ask.raw()));
+            let bq = dec8(size);
+            msgs.push((
+                format!("{lower}@bookTicker"),
+                format!(
+                    "{{\"u\":{u},\"s\":\"{sym}\",\"b\":\"{b}\",\"B\":\"{bq}\",\"a\":\"{a}\",\"A\":\"{bq}\"{stamp}}}"
+                ),
+            ));
+            let (p, q) = (dec8(price.raw()), dec8(size));
+            let t = self.trade_id;
+            let m = !up; // the buyer is the maker when the seller took
+            msgs.push((
+                format!("{lower}@trade"),
+                format!("{{\"e\":\"trade\",\"E\":{ev},\"s\":\"{sym}\",\"t\":{t},\"p\":\"{p}\",\"q\":\"{q}\",\"T\":{ev},\"m\":{m},\"M\":true{stamp}}}"),
+            ));
+            msgs.push((
+                format!("{lower}@aggTrade"),
+                format!("{{\"e\":\"aggTrade\",\"E\":{ev},\"s\":\"{sym}\",\"a\":{t},\"p\":\"{p}\",\"q\":\"{q}\",\"f\":{t},\"l\":{t},\"T\":{ev},\"m\":{m},\"M\":true{stamp}}}"),
+            ));
+            let depth = format!(
+                "{{\"e\":\"depthUpdate\",\"E\":{ev},\"s\":\"{sym}\",\"U\":{u},\"u\":{u},\"b\":{},\"a\":{}{stamp}}}",
+                levels(&bid_diff),
+                levels(&ask_diff)
+            );
+            msgs.push((format!("{lower}@depth"), depth.clone()));
+            msgs.push((format!("{lower}@depth@100ms"), depth));
+            for n in [5usize, 10, 20] {
+                let (bids, asks) = self.snapshot(n);
+                let payload =
+                    format!("{{\"lastUpdateId\":{u},\"bids\":{},\"asks\":{}{stamp}}}", levels(&bids), levels(&asks));
+                msgs.push((format!("{lower}@depth{n}"), payload.clone()));
+                msgs.push((format!("{lower}@depth{n}@100ms"), payload));
+            }
+            // the kline so far: the bar's open, the extremes seen, the last price
+            let prices = tick_prices(&row);
+            let seen = prices.get(..=step.min(TICKS_PER_BAR - 1)).unwrap_or(&[]);
+            let hi = seen.iter().copied().max().unwrap_or(price);
+            let lo = seen.iter().copied().min().unwrap_or(price);
+            let frac = |raw: i64| raw * (i64::try_from(step).unwrap_or(0) + 1) / TICKS_PER_BAR as i64;
+            let closed = step + 1 == TICKS_PER_BAR;
+            let k = format!(
+                "{{\"t\":{},\"T\":{},\"s\":\"{sym}\",\"i\":\"{interval}\",\"f\":{},\"L\":{t},\"o\":\"{}\",\"c\":\"{p}\",\"h\":\"{}\",\"l\":\"{}\",\"v\":\"{}\",\"n\":{},\"x\":{closed},\"q\":\"{}\",\"V\":\"{}\",\"Q\":\"{}\",\"B\":\"0\"}}",
+                row.open_time_ms * scale,
+                row.close_time_ms * scale,
+                t.saturating_sub(u64::try_from(step).unwrap_or(0)),
+                dec8(row.open.raw()),
+                dec8(hi.raw()),
+                dec8(lo.raw()),
+                dec8(frac(row.volume.raw())),
+                frac(i64::try_from(row.count).unwrap_or(0)),
+                dec8(frac(row.quote_volume.raw())),
+                dec8(frac(row.taker_buy_base.raw())),
+                dec8(frac(row.taker_buy_quote.raw())),
+            );
+            msgs.push((
+                format!("{lower}@kline_{interval}"),
+                format!("{{\"e\":\"kline\",\"E\":{ev},\"s\":\"{sym}\",\"k\":{k}{stamp}}}"),
+            ));
+            if micro {
+                out.messages_us = msgs;
+            } else {
+                out.messages = msgs;
+            }
         }
-        // the kline so far: the bar's open, the extremes seen, the last price
-        let prices = tick_prices(&row);
-        let seen = prices.get(..=step.min(TICKS_PER_BAR - 1)).unwrap_or(&[]);
-        let hi = seen.iter().copied().max().unwrap_or(price);
-        let lo = seen.iter().copied().min().unwrap_or(price);
-        let frac = |raw: i64| raw * (i64::try_from(step).unwrap_or(0) + 1) / TICKS_PER_BAR as i64;
-        let closed = step + 1 == TICKS_PER_BAR;
-        let k = format!(
-            "{{\"t\":{},\"T\":{},\"s\":\"{sym}\",\"i\":\"{interval}\",\"f\":{},\"L\":{t},\"o\":\"{}\",\"c\":\"{p}\",\"h\":\"{}\",\"l\":\"{}\",\"v\":\"{}\",\"n\":{},\"x\":{closed},\"q\":\"{}\",\"V\":\"{}\",\"Q\":\"{}\",\"B\":\"0\"}}",
-            row.open_time_ms,
-            row.close_time_ms,
-            t.saturating_sub(u64::try_from(step).unwrap_or(0)),
-            dec8(row.open.raw()),
-            dec8(hi.raw()),
-            dec8(lo.raw()),
-            dec8(frac(row.volume.raw())),
-            frac(i64::try_from(row.count).unwrap_or(0)),
-            dec8(frac(row.quote_volume.raw())),
-            dec8(frac(row.taker_buy_base.raw())),
-            dec8(frac(row.taker_buy_quote.raw())),
-        );
-        out.messages.push((
-            format!("{lower}@kline_{interval}"),
-            format!("{{\"e\":\"kline\",\"E\":{event_ms},\"s\":\"{sym}\",\"k\":{k}{stamp}}}"),
-        ));
         out
     }
 

@@ -62,7 +62,7 @@ pub enum SimError {
 #[derive(Debug)]
 enum Phase {
     Http,
-    Market { subs: Vec<String>, combined: bool },
+    Market { subs: Vec<String>, combined: bool, micros: bool },
     Api(Session),
 }
 
@@ -449,7 +449,10 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
                 return Err(format!("Invalid stream name {s:?}"));
             }
         }
-        Ok(Phase::Market { subs: streams, combined })
+        let micros = req
+            .param("timeUnit")
+            .is_some_and(|u| u.eq_ignore_ascii_case("MICROSECOND") || u.eq_ignore_ascii_case("us"));
+        Ok(Phase::Market { subs: streams, combined, micros })
     }
 
     fn stream_known(&self, stream: &str) -> bool {
@@ -575,10 +578,13 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
     fn tick(&mut self, i: usize) {
         let Some(&(bar, step, start)) = self.cursors.get(i) else { return };
         let now_ms = self.now_ms();
-        let stamp = self.state.config.stamp.then(|| self.clock.wall().0);
+        let wall = self.clock.wall().0;
+        let skew_us = self.state.config.faults.clock_skew_ms.saturating_mul(1000);
+        let now_us = u64::try_from(i64::try_from(wall / 1000).unwrap_or(i64::MAX).saturating_add(skew_us)).unwrap_or(0);
+        let stamp = self.state.config.stamp.then_some(wall);
         let interval = self.state.config.interval.clone();
         let Some(m) = self.state.markets.get_mut(i) else { return };
-        let msgs = m.apply(bar, step, now_ms, &interval, stamp);
+        let msgs = m.apply(bar, step, now_us, &interval, stamp);
         let (name, top, bars) = (m.spec.name.clone(), m.top, m.rows.len());
         self.state.exchange.on_market(&name, &top, now_ms);
         let (mut nb, mut ns) = (bar, step + 1);
@@ -598,7 +604,7 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
             *c = next;
         }
         self.stats.ticks += 1;
-        self.broadcast(&msgs.messages);
+        self.broadcast(&msgs.messages, &msgs.messages_us);
         let faults = &self.state.config.faults;
         if !self.freeze_done && faults.freeze_after_ticks.is_some_and(|n| self.stats.ticks >= n) {
             self.freeze_done = true;
@@ -608,14 +614,15 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
         }
     }
 
-    fn broadcast(&mut self, messages: &[(String, String)]) {
+    fn broadcast(&mut self, messages: &[(String, String)], messages_us: &[(String, String)]) {
         let delay = self.state.config.faults.delay_ms;
         let due = self.clock.monotonic().as_millis().saturating_add(delay);
         for idx in 0..self.conns.len() {
             let texts: Vec<String> = {
                 let Some(Some(conn)) = self.conns.get(idx) else { continue };
-                let Phase::Market { subs, combined } = &conn.phase else { continue };
-                messages
+                let Phase::Market { subs, combined, micros } = &conn.phase else { continue };
+                let source = if *micros { messages_us } else { messages };
+                source
                     .iter()
                     .filter(|(stream, _)| subs.contains(stream))
                     .map(|(stream, payload)| {
