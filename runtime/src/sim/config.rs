@@ -118,7 +118,7 @@ impl ApiKey {
 }
 
 /// Fault injection settings (all off by default).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Faults {
     /// Drop a websocket connection abruptly after it was sent this many messages.
     pub drop_after: Option<u64>,

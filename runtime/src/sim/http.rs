@@ -218,3 +218,43 @@ mod tests {
         assert!(r.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{r}");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::net::{WsCodec, WsEvent};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x73696d),
+            cases: 1024,
+            ..ProptestConfig::default()
+        })]
+
+        /// Whatever a client sends, the request parser and the server-role
+        /// websocket codec answer with a value or an error, never a panic.
+        #[test]
+        fn bytes_from_clients_never_panic(
+            head in proptest::collection::vec(any::<u8>(), 0..600),
+            frames in proptest::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let mut framed = b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n".to_vec();
+            framed.extend_from_slice(&head);
+            framed.extend_from_slice(b"\r\n\r\n");
+            let _ = parse(&head);
+            let _ = parse(&framed);
+            let mut ws = WsCodec::new_server(1024, 256, 4096);
+            let space = ws.rx_space();
+            let n = frames.len().min(space.len());
+            space[..n].copy_from_slice(&frames[..n]);
+            ws.rx_filled(n);
+            for _ in 0..64 {
+                match ws.next_event(false, 0) {
+                    Ok(None) | Err(_) => break,
+                    Ok(Some(WsEvent::Message(..) | WsEvent::Ping | WsEvent::Pong | WsEvent::Close(_) | WsEvent::Held)) => {}
+                }
+            }
+        }
+    }
+}

@@ -648,7 +648,7 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
     fn deliver_market(&mut self, idx: usize, text: String) {
         self.stats.market_messages += 1;
         let n = self.stats.market_messages;
-        let faults = self.state.config.faults.clone();
+        let faults = self.state.config.faults;
         if faults.reorder_every.is_some_and(|k| k > 0 && n.is_multiple_of(k))
             && let Some(Some(conn)) = self.conns.get_mut(idx)
             && conn.held.is_none()
