@@ -611,3 +611,24 @@ fn microsecond_time_unit() {
     let v = next_json(&mut ms);
     assert!(v["E"].as_u64().unwrap().abs_diff(now_ms()) < 5000, "{v}");
 }
+
+#[test]
+fn more_than_five_control_messages_a_second_disconnect() {
+    let sim = Sim::start(&[]);
+    let mut ws = sim.ws("/ws");
+    // 12 at once: even split across a second boundary, one second sees more than 5
+    for id in 0..12 {
+        if ws.send(Message::text(format!(r#"{{"method":"LIST_SUBSCRIPTIONS","id":{id}}}"#))).is_err() {
+            break;
+        }
+    }
+    let mut answers = 0;
+    loop {
+        match ws.read() {
+            Ok(Message::Text(_)) => answers += 1,
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    assert!(answers <= 10, "{answers}");
+}

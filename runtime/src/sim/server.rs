@@ -44,6 +44,8 @@ const WS_TX: usize = 4 * 1024 * 1024;
 /// At most this many streams per market connection (Binance's limit).
 const MAX_STREAMS: usize = 1024;
 const LISTENER: Token = Token(0);
+/// Incoming messages per second a market-stream connection may send.
+const MAX_CONTROL_PER_SECOND: u32 = 5;
 
 /// Failures that stop the server.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +83,8 @@ struct Conn {
     skipped: u64,
     /// Monotonic ms of the last pong (or of the upgrade).
     last_pong_ms: u64,
+    /// Control messages in the current second (market streams allow 5).
+    control: (u64, u32),
 }
 
 /// Counters a test or the operator can read.
@@ -264,6 +268,7 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
                         held: None,
                         skipped: 0,
                         last_pong_ms: self.clock.monotonic().as_millis(),
+                        control: (0, 0),
                     };
                     if idx == self.conns.len() {
                         self.conns.push(Some(conn));
@@ -502,6 +507,16 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
             match &mut conn.phase {
                 Phase::Api(session) => api::handle(&mut self.state, session, text, now_ms, &mut next_sub).text,
                 Phase::Market { subs, .. } => {
+                    // Binance: at most 5 incoming messages per second, else disconnect
+                    let second = self.clock.monotonic().as_millis() / 1000;
+                    conn.control = if conn.control.0 == second { (second, conn.control.1 + 1) } else { (second, 1) };
+                    if conn.control.1 > MAX_CONTROL_PER_SECOND {
+                        if let Some(ws) = conn.ws.as_mut() {
+                            let _ = ws.send_close(1008, 0);
+                        }
+                        conn.close_when_flushed = true;
+                        return;
+                    }
                     let interval = self.state.config.interval.clone();
                     let markets: Vec<String> =
                         self.state.markets.iter().map(|m| m.spec.name.to_ascii_lowercase()).collect();
