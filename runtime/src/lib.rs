@@ -16,4 +16,5 @@ pub mod event;
 pub mod filters;
 pub mod net;
 pub mod order;
+pub mod sim;
 pub mod venue;

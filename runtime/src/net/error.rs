@@ -20,6 +20,9 @@ pub enum ProtocolError {
     /// The server masked a frame (servers must not).
     #[error("server frame is masked")]
     MaskedFrame,
+    /// A client sent an unmasked frame (clients must mask; server role only).
+    #[error("client frame is not masked")]
+    UnmaskedFrame,
     /// A control frame longer than 125 bytes or fragmented.
     #[error("malformed control frame")]
     BadControlFrame,

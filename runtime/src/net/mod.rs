@@ -64,4 +64,4 @@ pub use rng::SeededRng;
 pub use sink::{CloseReason, ConnEvent, ConnId, ConnStats, FrameSink, MessageKind};
 pub use timer::{TimerId, Timers};
 pub use tls::client_config;
-pub use ws::{WsCodec, WsEvent};
+pub use ws::{OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, WsCodec, WsEvent};

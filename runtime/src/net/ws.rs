@@ -1,4 +1,5 @@
-//! Websocket framing (RFC 6455, client side) over preallocated buffers.
+//! Websocket framing (RFC 6455; client side, and server side for `odex-sim`)
+//! over preallocated buffers.
 //!
 //! Sans-I/O: the connection reads socket bytes into [`WsCodec::rx_space`],
 //! then takes events out with [`WsCodec::next_event`]. An unfragmented data
@@ -19,7 +20,8 @@ pub const OP_TEXT: u8 = 0x1;
 pub const OP_BINARY: u8 = 0x2;
 /// Close frame opcode.
 pub const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
+/// Ping frame opcode.
+pub const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xA;
 /// Largest frame header a server writes (unmasked).
 const MAX_SERVER_HEADER: usize = 10;
@@ -56,6 +58,8 @@ pub struct WsCodec {
     max_message: usize,
     close_sent: bool,
     close_received: bool,
+    /// Server role: incoming frames must be masked, outgoing ones are not.
+    server: bool,
 }
 
 impl WsCodec {
@@ -77,7 +81,23 @@ impl WsCodec {
             max_message,
             close_sent: false,
             close_received: false,
+            server: false,
         }
+    }
+
+    /// The server-side codec (used by the `odex-sim` venue): it accepts only
+    /// masked frames from the client, unmasks them in place, and writes
+    /// unmasked frames (the `mask` arguments are then ignored).
+    pub fn new_server(max_message: usize, read_chunk: usize, write_buffer: usize) -> Self {
+        let mut codec = Self::new(max_message.saturating_add(4), read_chunk, write_buffer);
+        codec.max_message = max_message;
+        codec.server = true;
+        codec
+    }
+
+    /// True for a codec made by [`new_server`](Self::new_server).
+    pub const fn is_server(&self) -> bool {
+        self.server
     }
 
     /// Forgets all state for a fresh link; keeps the buffers.
@@ -169,12 +189,15 @@ impl WsCodec {
         } else {
             8
         };
-        let total = len.checked_add(6 + ext).ok_or(ProtocolError::MessageTooBig)?;
+        let mask_len = if self.server { 0 } else { 4 };
+        let head_len = 2 + ext + mask_len;
+        let total = len.checked_add(head_len).ok_or(ProtocolError::MessageTooBig)?;
         if total > self.tx.len() {
             return Err(ProtocolError::MessageTooBig);
         }
+        let server = self.server;
         let dst = self.tx_reserve(total)?;
-        let (head, body) = dst.split_at_mut(6 + ext);
+        let (head, body) = dst.split_at_mut(head_len);
         let mask_bytes = mask.to_be_bytes();
         let len7 = match ext {
             0 => u8::try_from(len).unwrap_or(0),
@@ -183,12 +206,19 @@ impl WsCodec {
         };
         let len_bytes = (len as u64).to_be_bytes();
         let ext_bytes = len_bytes.get(8 - ext..).unwrap_or(&[]);
-        let header =
-            [0x80 | (opcode & 0x0f), 0x80 | len7].into_iter().chain(ext_bytes.iter().copied()).chain(mask_bytes);
+        let mask_bit = if server { 0 } else { 0x80 };
+        let header = [0x80 | (opcode & 0x0f), mask_bit | len7]
+            .into_iter()
+            .chain(ext_bytes.iter().copied())
+            .chain(mask_bytes.into_iter().take(mask_len));
         for (dst, b) in head.iter_mut().zip(header) {
             *dst = b;
         }
-        apply_mask(body, payload, mask_bytes);
+        if server {
+            body.copy_from_slice(payload);
+        } else {
+            apply_mask(body, payload, mask_bytes);
+        }
         if opcode == OP_CLOSE {
             self.close_sent = true;
         }
@@ -240,7 +270,7 @@ impl WsCodec {
             return Ok(Step::Need);
         }
         let data = self.rx.get(self.rx_start..self.rx_end).unwrap_or(&[]);
-        let Some(header) = parse_header(data, self.max_message)? else { return Ok(Step::Need) };
+        let Some(header) = parse_header(data, self.max_message, self.server)? else { return Ok(Step::Need) };
         let is_data = matches!(header.opcode, OP_CONTINUATION | OP_TEXT | OP_BINARY);
         if is_data && hold_data {
             return Ok(Step::Held);
@@ -252,6 +282,11 @@ impl WsCodec {
         let payload_start = self.rx_start.saturating_add(header.header_len);
         let payload_range = payload_start..payload_start.saturating_add(header.payload_len);
         self.rx_start = self.rx_start.saturating_add(frame_len);
+        if let Some(key) = header.mask
+            && let Some(body) = self.rx.get_mut(payload_range.clone())
+        {
+            unmask_in_place(body, key);
+        }
         let payload = self.rx.get(payload_range.clone()).unwrap_or(&[]);
         match header.opcode {
             OP_TEXT | OP_BINARY => {
@@ -343,16 +378,19 @@ struct Header {
     opcode: u8,
     header_len: usize,
     payload_len: usize,
+    /// The client's masking key (server role only).
+    mask: Option<[u8; 4]>,
 }
 
-/// Parses a server frame header; `None` when more bytes are needed.
-fn parse_header(data: &[u8], max_message: usize) -> Result<Option<Header>, ProtocolError> {
+/// Parses a frame header (a server's, or with `server` a client's masked
+/// one); `None` when more bytes are needed.
+fn parse_header(data: &[u8], max_message: usize, server: bool) -> Result<Option<Header>, ProtocolError> {
     let (Some(&b0), Some(&b1)) = (data.first(), data.get(1)) else { return Ok(None) };
     if b0 & 0x70 != 0 {
         return Err(ProtocolError::ReservedBits);
     }
-    if b1 & 0x80 != 0 {
-        return Err(ProtocolError::MaskedFrame);
+    if (b1 & 0x80 != 0) != server {
+        return Err(if server { ProtocolError::UnmaskedFrame } else { ProtocolError::MaskedFrame });
     }
     let fin = b0 & 0x80 != 0;
     let opcode = b0 & 0x0f;
@@ -373,6 +411,15 @@ fn parse_header(data: &[u8], max_message: usize) -> Result<Option<Header>, Proto
         }
         short => (2, u64::from(short)),
     };
+    let mask = if server {
+        let Some(k) = data.get(header_len..header_len + 4) else { return Ok(None) };
+        let mut key = [0u8; 4];
+        key.copy_from_slice(k);
+        Some(key)
+    } else {
+        None
+    };
+    let header_len = if server { header_len + 4 } else { header_len };
     if opcode & 0x08 != 0 && (!fin || payload_len > 125) {
         return Err(ProtocolError::BadControlFrame);
     }
@@ -380,7 +427,7 @@ fn parse_header(data: &[u8], max_message: usize) -> Result<Option<Header>, Proto
     if payload_len > max_message {
         return Err(ProtocolError::MessageTooBig);
     }
-    Ok(Some(Header { fin, opcode, header_len, payload_len }))
+    Ok(Some(Header { fin, opcode, header_len, payload_len, mask }))
 }
 
 /// Appends a fragment to the reassembly buffer.
@@ -408,6 +455,13 @@ fn close_code(payload: &[u8]) -> Result<u16, ProtocolError> {
             }
             Ok(code)
         }
+    }
+}
+
+/// Removes a client's masking in place (server role; not a hot path).
+fn unmask_in_place(buf: &mut [u8], mask: [u8; 4]) {
+    for (b, m) in buf.iter_mut().zip(mask.iter().cycle()) {
+        *b ^= m;
     }
 }
 
@@ -447,6 +501,33 @@ mod tests {
         }
         f.extend_from_slice(payload);
         f
+    }
+
+    #[test]
+    fn server_role_reads_masked_and_writes_unmasked() {
+        let mut client = WsCodec::new(1 << 16, 4096, 1 << 17);
+        let mut server = WsCodec::new_server(1 << 16, 4096, 1 << 17);
+        assert!(server.is_server());
+        let long = vec![b'x'; 300];
+        client.encode(OP_TEXT, b"hello", 0x1234_5678).unwrap();
+        client.encode(OP_TEXT, &long, 0x0bad_f00d).unwrap();
+        client.encode(OP_PING, b"p", 7).unwrap();
+        let wire = client.tx_pending().to_vec();
+        feed(&mut server, &wire);
+        assert_eq!(server.next_event(false, 0).unwrap(), Some(WsEvent::Message(MessageKind::Text, b"hello")));
+        assert_eq!(server.next_event(false, 0).unwrap(), Some(WsEvent::Message(MessageKind::Text, &long[..])));
+        assert_eq!(server.next_event(false, 0).unwrap(), Some(WsEvent::Ping));
+        // the pong and a reply go out unmasked, which the client codec accepts
+        server.encode(OP_TEXT, b"world", 99).unwrap();
+        let out = server.tx_pending().to_vec();
+        assert_eq!(out[1] & 0x80, 0);
+        feed(&mut client, &out);
+        assert_eq!(client.next_event(false, 0).unwrap(), Some(WsEvent::Pong));
+        assert_eq!(client.next_event(false, 0).unwrap(), Some(WsEvent::Message(MessageKind::Text, b"world")));
+        // an unmasked client frame is refused
+        let mut strict = WsCodec::new_server(1 << 16, 4096, 1 << 17);
+        feed(&mut strict, &frame(true, OP_TEXT, b"x"));
+        assert_eq!(strict.next_event(false, 0), Err(ProtocolError::UnmaskedFrame));
     }
 
     fn feed(c: &mut WsCodec, bytes: &[u8]) {
