@@ -30,6 +30,9 @@ step "odex-runtime does not depend on LibTorch"
 scripts/check-runtime-deps.sh
 
 step "tests"
+# The third-party client test pip-installs binance-connector; CI has PyPI, so
+# a missing install is a failure there, not a skip.
+export ODEX_REQUIRE_THIRD_PARTY=${ODEX_REQUIRE_THIRD_PARTY:-1}
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast
 else

@@ -173,10 +173,7 @@ fn bad_inputs_are_named() {
     .unwrap();
     let c = BacktestConfig::new(DataSource::Klines(vec![bad.clone()]), SignalConfig::Model(golden()), dir.join("out"));
     let e = backtest::run(&c).unwrap_err().to_string();
-    assert_eq!(
-        e,
-        format!("{}:2:23: high: `oops` is not a decimal (InvalidByte {{ at: 0, byte: 111 }})", bad.display())
-    );
+    assert_eq!(e, format!("{}:2:23: high: `oops`: bad decimal: invalid byte 'o' at offset 0", bad.display()));
     let c = BacktestConfig::new(
         DataSource::Klines(eth_days()),
         SignalConfig::Model(dir.join("none.odex")),
