@@ -1,74 +1,18 @@
 //! The hot-path codecs allocate nothing: a counting global allocator sees
 //! zero allocations while decoding 100,000 frames and encoding + signing
 //! 100,000 orders after warm-up.
-#![allow(unsafe_code)] // the counting allocator below, and only it
 
 mod common;
+mod counting;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+#[global_allocator]
+static GLOBAL: counting::Counting = counting::Counting;
 
 use odex_runtime::binance::market_data::{MarketEvent, MarketFrame};
 use odex_runtime::binance::request::{Auth, OrderPlace, Request, RequestEncoder};
 use odex_runtime::binance::sign::{HmacSigner, Signer};
 use odex_runtime::binance::ws_api::{ApiFrame, ApiResponse};
 use odex_shared::market::{Price, Qty, Side};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    // const-initialised and without a destructor: reading it never allocates
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if COUNTING.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's
-// arguments unchanged, so System's guarantees carry over; the counter is an
-// atomic and the flag a const thread-local, neither of which allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: forwarded unchanged; the caller upholds alloc's contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: `ptr` was allocated by System through this allocator with `layout`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by System through this allocator with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Runs `f` and returns how many allocations this thread made in it.
-fn allocations_in(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed) - before
-}
 
 fn decode_one(frame: &[u8]) -> u64 {
     // touch every decoded value so nothing is optimised away
@@ -102,14 +46,14 @@ fn codecs_allocate_nothing_in_steady_state() {
     let api = br#"{"id":9,"status":400,"error":{"code":-2010,"msg":"rejected"}}"#;
 
     // the counter works: one small Vec is one allocation
-    assert_eq!(allocations_in(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(8)))), 1);
+    assert_eq!(counting::allocations_in(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(8)))), 1);
 
     // warm-up outside the counted region
     let mut sink = 0u64;
     for f in &frames {
         sink ^= decode_one(f);
     }
-    let decode_allocs = allocations_in(|| {
+    let decode_allocs = counting::allocations_in(|| {
         for i in 0..100_000 {
             sink ^= decode_one(&frames[i % frames.len()]);
         }
@@ -127,7 +71,7 @@ fn codecs_allocate_nothing_in_steady_state() {
     order.new_client_order_id = Some("odex-0000000001");
     let auth = |t| Auth::Signed { api_key: "KEY", signer: &signer, timestamp_ms: t, recv_window_ms: Some(5000) };
     sink ^= enc.encode(0, &Request::OrderPlace(order), &auth(1)).map_or(0, |f| f.len() as u64);
-    let encode_allocs = allocations_in(|| {
+    let encode_allocs = counting::allocations_in(|| {
         for i in 0..100_000u64 {
             order.price = Some(Price::from_raw(5_200_000_000_000 + i as i64));
             let frame = enc.encode(i, &Request::OrderPlace(order), &auth(1_700_000_000_000 + i));

@@ -7,10 +7,12 @@
 //!
 //! The allocator counts on each test's own thread only, so the tests of
 //! this file may run in parallel.
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod counting;
+
+#[global_allocator]
+static GLOBAL: counting::Counting = counting::Counting;
+
 use std::path::Path;
 
 use odex_runtime::clock::{Clock, SimClock, SystemClock};
@@ -20,53 +22,6 @@ use odex_runtime::event::{BookUpdate, MarketData, MarketEvent};
 use odex_runtime::filters::{LotSize, PriceFilter, SymbolFilters};
 use odex_runtime::order::{ExecType, ExecutionReport, OrderRequest, OrderStatus, SymbolId};
 use odex_shared::market::{Amount, BookTop, Nanos, Price, Qty, Side};
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    // `try_with`: the thread-locals may be gone while a thread exits.
-    let _ = COUNTING.try_with(|on| {
-        if on.get() {
-            let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-struct Counting;
-
-// SAFETY: every method forwards to the system allocator with the caller's
-// arguments unchanged, so `System`'s guarantees are ours; the only extra
-// work is touching const-initialised thread-locals, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as this method's caller.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as this method's caller.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as this method's caller.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as this method's caller.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const EVENTS: u64 = 1_000_000;
 const WARMUP: u64 = 20_000;
@@ -208,12 +163,12 @@ fn drive<C: Clock>(engine: &mut Engine<RecordingVenue, C>, tick: impl Fn(&C), na
     let tick_size = 1_000_000i64; // 0.01
     let mut mid_ticks: i64 = 5_000_000; // 50000.00
     let mut places_at_warmup = 0;
-    ALLOCS.with(|a| a.set(0));
+    counting::reset();
 
     for n in 0..EVENTS {
         if n == WARMUP {
             places_at_warmup = engine.venue().totals().0;
-            COUNTING.with(|c| c.set(true));
+            counting::arm(true);
         }
         // random walk: mostly small moves, a drift regime every 50k events
         let r = rng.next();
@@ -261,8 +216,8 @@ fn drive<C: Clock>(engine: &mut Engine<RecordingVenue, C>, tick: impl Fn(&C), na
             engine.flush_journal(&mut writer).unwrap();
         }
     }
-    COUNTING.with(|c| c.set(false));
-    let allocs_after_warmup = ALLOCS.with(Cell::get);
+    counting::arm(false);
+    let allocs_after_warmup = counting::count();
 
     let (places, cancels, queries) = engine.venue().totals();
     let c = engine.orders().counters();

@@ -6,12 +6,12 @@
 //! - what rustls allocates per TLS record received and sent: through the
 //!   event loop, and with rustls' buffered and unbuffered APIs directly.
 //!   Printed (run with `--nocapture`), recorded in `NET-NOTES.md`.
-#![allow(unsafe_code)]
-
+mod counting;
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[global_allocator]
+static GLOBAL: counting::Counting = counting::Counting;
+
 use std::io::Write as _;
 use std::sync::Arc;
 use std::thread;
@@ -21,55 +21,6 @@ use odex_runtime::clock::SystemClock;
 use odex_runtime::net::{ConnEvent, ConnId, ConnSpec, EventLoop, FrameSink, MessageKind};
 use support::{accept, fast_config, listener};
 use tungstenite::{Bytes, Message};
-
-struct Counting;
-
-thread_local! {
-    /// Only the thread under test counts (server threads and tests running
-    /// in parallel allocate freely).
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    /// Allocations counted on this thread.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: thread-local storage may already be gone at thread exit
-    if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
-    }
-}
-
-/// Allocations counted so far on this thread.
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
-
-// SAFETY: every method forwards to the system allocator unchanged; the
-// const-initialised thread-local flag and counter do not allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const WARM_UP: u64 = 1_000;
 const MEASURED: u64 = 100_000;
@@ -90,10 +41,10 @@ impl FrameSink for Sink {
         self.messages += 1;
         self.bytes += payload.len() as u64;
         if self.messages == WARM_UP {
-            self.allocations_at_warm_up = allocations();
+            self.allocations_at_warm_up = counting::count();
         }
         if self.messages == WARM_UP + MEASURED {
-            self.allocations_at_end = allocations();
+            self.allocations_at_end = counting::count();
         }
     }
     fn on_event(&mut self, _conn: ConnId, event: ConnEvent) {
@@ -143,11 +94,11 @@ fn receive_path_allocates_nothing_over_100k_frames() {
     let clock = SystemClock::new();
     let mut sink = Sink { messages: 0, bytes: 0, opened: false, allocations_at_warm_up: 0, allocations_at_end: 0 };
     net.connect(conn, &clock, &mut sink).unwrap();
-    COUNTING.with(|c| c.set(true));
+    counting::arm(true);
     while sink.messages < WARM_UP + MEASURED {
         net.poll_once(&clock, &mut sink, Some(Duration::from_millis(100))).unwrap();
     }
-    COUNTING.with(|c| c.set(false));
+    counting::arm(false);
     // keep flushing pongs until the server has them all
     let pongs = loop {
         net.poll_once(&clock, &mut sink, Some(Duration::from_millis(1))).unwrap();
@@ -166,16 +117,6 @@ fn receive_path_allocates_nothing_over_100k_frames() {
     );
     assert!(sink.allocations_at_warm_up > 0, "the counter works: connecting allocates");
     assert_eq!(allocations, 0);
-}
-
-/// Allocations made on this thread while `f` runs.
-fn allocations_in(f: impl FnOnce()) -> u64 {
-    COUNTING.with(|c| c.set(true));
-    let before = allocations();
-    f();
-    let after = allocations();
-    COUNTING.with(|c| c.set(false));
-    after - before
 }
 
 /// Counts messages only.
@@ -231,7 +172,7 @@ fn event_loop_allocations(tls: bool) -> (f64, f64) {
     while sink.messages < RECORD_WARM_UP {
         net.poll_once(&clock, &mut sink, Some(Duration::from_millis(100))).unwrap();
     }
-    let received = allocations_in(|| {
+    let received = counting::allocations_in(|| {
         while sink.messages < RECORD_WARM_UP + RECORDS {
             net.poll_once(&clock, &mut sink, Some(Duration::from_millis(100))).unwrap();
         }
@@ -240,7 +181,7 @@ fn event_loop_allocations(tls: bool) -> (f64, f64) {
         net.send_text(conn, BOOK_TICKER.as_bytes(), &clock).unwrap();
         net.poll_once(&clock, &mut sink, Some(Duration::ZERO)).unwrap();
     }
-    let sent = allocations_in(|| {
+    let sent = counting::allocations_in(|| {
         for _ in 0..RECORDS {
             // the send buffer is large; keep it drained like a live loop would
             while net.send_text(conn, BOOK_TICKER.as_bytes(), &clock).is_err() {
@@ -323,8 +264,8 @@ fn tls_allocations_per_record_with_the_unbuffered_api() {
     loop {
         if records >= RECORD_WARM_UP && !measuring && records < RECORD_WARM_UP + RECORDS {
             measuring = true;
-            COUNTING.with(|c| c.set(true));
-            recv_allocs = allocations();
+            counting::arm(true);
+            recv_allocs = counting::count();
         }
         let UnbufferedStatus { discard, state } = conn.process_tls_records(&mut incoming[..in_len]);
         let mut need_read = false;
@@ -348,13 +289,13 @@ fn tls_allocations_per_record_with_the_unbuffered_api() {
                     need_read = true;
                 } else {
                     if measuring {
-                        COUNTING.with(|c| c.set(false));
-                        recv_allocs = allocations() - recv_allocs;
+                        counting::arm(false);
+                        recv_allocs = counting::count() - recv_allocs;
                         measuring = false;
                     }
                     // encrypt RECORDS records into the caller's buffer, flushing as it fills
                     let mut flushes = Vec::with_capacity(RECORDS as usize);
-                    let allocs = allocations_in(|| {
+                    let allocs = counting::allocations_in(|| {
                         for _ in 0..RECORDS {
                             if outgoing.len() - out_len < 512 {
                                 flushes.push(out_len);
@@ -408,12 +349,12 @@ fn tls_allocations_per_record_with_the_buffered_api() {
     for _ in 0..RECORD_WARM_UP {
         tls.read_exact(&mut buf).unwrap();
     }
-    let received = allocations_in(|| {
+    let received = counting::allocations_in(|| {
         for _ in 0..RECORDS {
             tls.read_exact(&mut buf).unwrap();
         }
     });
-    let sent = allocations_in(|| {
+    let sent = counting::allocations_in(|| {
         for _ in 0..RECORDS {
             tls.write_all(&buf).unwrap();
             tls.flush().unwrap();

@@ -1,10 +1,11 @@
 //! The venue's per-event path does not allocate: a counting global
 //! allocator watches a session of book updates, trades, order submissions,
 //! fills and cancels after warm-up.
-#![allow(unsafe_code)] // the counting allocator below; test code only
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+mod counting;
+
+#[global_allocator]
+static GLOBAL: counting::Counting = counting::Counting;
 
 use odex_runtime::backtest::data::synthetic_book;
 use odex_runtime::event::{MarketData, MarketEvent, TradeUpdate};
@@ -13,33 +14,6 @@ use odex_runtime::venue::{
     FixedFees, LatencySpec, OrderRef, ReportSink, Slippage, SymbolConfig, SymbolNames, Venue, VenueConfig,
 };
 use odex_shared::market::{Amount, Nanos, Qty, Side};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[derive(Default)]
 struct Counter {
@@ -130,10 +104,13 @@ fn matching_allocates_nothing_per_event() {
         }
     };
     run(&mut venue, &mut sink, 0..10_000, &mut n);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    counting::reset();
+    counting::arm(true);
+    let before = counting::count();
     let fills_before = sink.fills;
     run(&mut venue, &mut sink, 10_000..60_000, &mut n);
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    let after = counting::count();
+    counting::arm(false);
     assert!(sink.fills - fills_before > 1_000, "the session must trade: {} fills", sink.fills - fills_before);
     assert_eq!(after - before, 0, "allocations on the per-event path");
 }
