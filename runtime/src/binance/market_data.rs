@@ -10,7 +10,7 @@
 
 use odex_shared::market::{Amount, Bar, BookTop, Price, Qty};
 
-use super::scan::{DecodeError, DecodeErrorKind, InField, JsonStr, RawJson, Scanner, required};
+use super::scan::{DecodeError, DecodeErrorKind, InField, JsonStr, RawJson, Scanner, fuse, required};
 
 /// `<symbol>@bookTicker`: best bid and ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,17 +226,8 @@ impl Iterator for LevelIter<'_> {
         if self.done {
             return None;
         }
-        match self.step() {
-            Ok(Some(level)) => Some(Ok(level)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let step = self.step();
+        fuse(&mut self.done, step)
     }
 }
 

@@ -687,6 +687,17 @@ fn decimal_error(e: DecimalError, string_start: usize) -> DecodeError {
     DecodeError::new(DecodeErrorKind::BadDecimal(e), at)
 }
 
+/// The tail of `Iterator::next` for a decoder that walks a JSON array and
+/// stops for good at its end or at the first error: `step` is the element
+/// read (`None` at the end), `done` the iterator's latch, set unless an
+/// element came back. Callers return `None` first when `done` is set.
+#[inline]
+pub fn fuse<T>(done: &mut bool, step: Result<Option<T>, DecodeError>) -> Option<Result<T, DecodeError>> {
+    let item = step.transpose();
+    *done = !matches!(item, Some(Ok(_)));
+    item
+}
+
 /// Reads a required field that was collected as `Option`.
 ///
 /// # Errors

@@ -12,7 +12,7 @@
 use odex_shared::market::{Amount, Price, Qty, Side};
 
 use super::market_data::ServerShutdown;
-use super::scan::{DecodeError, DecodeErrorKind, InField, JsonStr, RawJson, Scanner, required};
+use super::scan::{DecodeError, DecodeErrorKind, InField, JsonStr, RawJson, Scanner, fuse, required};
 
 /// How many `rateLimits` entries a response keeps; extra ones are counted
 /// in [`ApiResponse::rate_limits_dropped`].
@@ -361,17 +361,7 @@ impl<'a> Iterator for OrderIter<'a> {
             Ok(false) => Ok(None),
             Err(e) => Err(e),
         };
-        match step {
-            Ok(Some(o)) => Some(Ok(o)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        fuse(&mut self.done, step)
     }
 }
 
@@ -604,17 +594,8 @@ impl<'a> Iterator for BalanceIter<'a> {
         if self.done {
             return None;
         }
-        match self.step() {
-            Ok(Some(b)) => Some(Ok(b)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let step = self.step();
+        fuse(&mut self.done, step)
     }
 }
 
