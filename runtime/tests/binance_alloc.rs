@@ -3,7 +3,7 @@
 //! 100,000 orders after warm-up.
 
 mod common;
-mod counting;
+use odex_runtime::alloc_count as counting;
 
 #[global_allocator]
 static GLOBAL: counting::Counting = counting::Counting;

@@ -8,7 +8,7 @@
 //! The allocator counts on each test's own thread only, so the tests of
 //! this file may run in parallel.
 
-mod counting;
+use odex_runtime::alloc_count as counting;
 
 #[global_allocator]
 static GLOBAL: counting::Counting = counting::Counting;

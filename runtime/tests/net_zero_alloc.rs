@@ -6,7 +6,7 @@
 //! - what rustls allocates per TLS record received and sent: through the
 //!   event loop, and with rustls' buffered and unbuffered APIs directly.
 //!   Printed (run with `--nocapture`), recorded in `NET-NOTES.md`.
-mod counting;
+use odex_runtime::alloc_count as counting;
 mod support;
 
 #[global_allocator]

@@ -2,7 +2,7 @@
 //! allocator watches a session of book updates, trades, order submissions,
 //! fills and cancels after warm-up.
 
-mod counting;
+use odex_runtime::alloc_count as counting;
 
 #[global_allocator]
 static GLOBAL: counting::Counting = counting::Counting;

@@ -1,10 +1,13 @@
-//! The counting global allocator of the zero-allocation tests.
+//! A counting global allocator: the proof that the hot path allocates
+//! nothing.
 //!
-//! Each test file declares it as its `#[global_allocator]`. It counts the
-//! allocations (`alloc`, `alloc_zeroed`, `realloc`) made on the current
-//! thread while that thread has armed it, so server threads and tests
-//! running in parallel allocate freely without disturbing the count.
-#![allow(unsafe_code, dead_code)]
+//! The `odex` binary and each zero-allocation test declare [`Counting`] as
+//! their `#[global_allocator]`. It counts the allocations (`alloc`,
+//! `alloc_zeroed`, `realloc`) made on the current thread while that thread
+//! has armed it, so other threads (and tests running in parallel) allocate
+//! freely without disturbing the count. When it is not the global
+//! allocator, [`count`] stays zero.
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -77,4 +80,13 @@ pub fn allocations_in(f: impl FnOnce()) -> u64 {
     f();
     arm(false);
     count() - before
+}
+
+/// True when [`Counting`] is the process's global allocator (an armed
+/// allocation is seen).
+pub fn is_global() -> bool {
+    allocations_in(|| {
+        let probe = std::hint::black_box(Box::new(0u8));
+        drop(probe);
+    }) > 0
 }
