@@ -20,6 +20,8 @@ use odex_shared::model_file::{self, DecodeError, ModelFile};
 use odex_shared::sizing::SizingParams;
 use serde::Deserialize;
 
+use crate::venue::{FixedFees, LatencySpec, Slippage};
+
 /// Default metrics listen address (loopback only).
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9898";
 
@@ -53,6 +55,12 @@ pub struct RawConfig {
     /// Buffer sizes.
     #[serde(default)]
     pub runtime: RawRuntime,
+    /// Paper venue model (paper mode only).
+    #[serde(default)]
+    pub paper: RawPaper,
+    /// Start-up reconciliation and shutdown.
+    #[serde(default)]
+    pub lifecycle: RawLifecycle,
 }
 
 /// `[endpoints]`.
@@ -164,6 +172,10 @@ pub struct RawRisk {
     /// On kill: flatten the position as well as cancelling.
     #[serde(default)]
     pub flatten_on_kill: bool,
+    /// Allow negative positions (margin and futures); a spot account
+    /// cannot sell what it does not hold, so the default is `false`.
+    #[serde(default)]
+    pub allow_short: bool,
 }
 
 fn default_burst() -> u32 {
@@ -295,6 +307,90 @@ impl Default for RawRuntime {
     }
 }
 
+/// `[paper]`: the venue model that fills paper orders.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPaper {
+    /// Maker,taker fees in bps.
+    #[serde(default = "default_paper_fees")]
+    pub fees_bps: String,
+    /// Slippage: `bps:N`, `vol:K` or `walk:LEVELS,SPACING_BPS`.
+    #[serde(default = "default_paper_slippage")]
+    pub slippage: String,
+    /// One-way order latency: `const:1ms`, `uniform:A,B`, `lognormal:MEDIAN,SIGMA`.
+    #[serde(default = "default_paper_latency")]
+    pub latency: String,
+    /// Seed of the venue's random draws.
+    #[serde(default = "default_paper_seed")]
+    pub seed: u64,
+}
+
+fn default_paper_fees() -> String {
+    "10,10".into()
+}
+fn default_paper_slippage() -> String {
+    "bps:1".into()
+}
+fn default_paper_latency() -> String {
+    "const:1ms".into()
+}
+const fn default_paper_seed() -> u64 {
+    1
+}
+
+impl Default for RawPaper {
+    fn default() -> Self {
+        Self {
+            fees_bps: default_paper_fees(),
+            slippage: default_paper_slippage(),
+            latency: default_paper_latency(),
+            seed: default_paper_seed(),
+        }
+    }
+}
+
+/// `[lifecycle]`: start-up reconciliation and shutdown.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLifecycle {
+    /// Open orders on the exchange the journal does not know: `cancel` or `adopt`.
+    #[serde(default = "default_unknown_orders")]
+    pub unknown_orders: String,
+    /// Cancel every open order on SIGINT / SIGTERM.
+    #[serde(default = "default_true")]
+    pub cancel_on_exit: bool,
+    /// How long shutdown waits for cancel answers, ms.
+    #[serde(default = "default_exit_timeout")]
+    pub exit_timeout_ms: u64,
+    /// How long start-up waits for the exchange's answers, ms.
+    #[serde(default = "default_startup_timeout")]
+    pub startup_timeout_ms: u64,
+}
+
+fn default_unknown_orders() -> String {
+    "cancel".into()
+}
+const fn default_true() -> bool {
+    true
+}
+const fn default_exit_timeout() -> u64 {
+    3000
+}
+const fn default_startup_timeout() -> u64 {
+    30_000
+}
+
+impl Default for RawLifecycle {
+    fn default() -> Self {
+        Self {
+            unknown_orders: default_unknown_orders(),
+            cancel_on_exit: true,
+            exit_timeout_ms: default_exit_timeout(),
+            startup_timeout_ms: default_startup_timeout(),
+        }
+    }
+}
+
 // ---------------------------------------------------------------- stage two
 
 /// Trading mode.
@@ -350,6 +446,41 @@ pub enum SecretSource {
     File(PathBuf),
 }
 
+/// Paper venue settings, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaperConfig {
+    /// Maker and taker fees.
+    pub fees: FixedFees,
+    /// Slippage model.
+    pub slippage: Slippage,
+    /// One-way order latency.
+    pub latency: LatencySpec,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// What start-up does with an open order the journal does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownOrders {
+    /// Cancel it.
+    Cancel,
+    /// Track it as the engine's own.
+    Adopt,
+}
+
+/// Start-up and shutdown behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// Unknown open orders at start-up.
+    pub unknown_orders: UnknownOrders,
+    /// Cancel open orders on exit.
+    pub cancel_on_exit: bool,
+    /// Shutdown wait for cancel answers.
+    pub exit_timeout: Nanos,
+    /// Start-up wait for the exchange's answers.
+    pub startup_timeout: Nanos,
+}
+
 /// Validated key names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeysConfig {
@@ -392,6 +523,8 @@ pub struct RiskLimits {
     pub kill_switch_file: Option<PathBuf>,
     /// Flatten on kill.
     pub flatten_on_kill: bool,
+    /// Negative positions allowed.
+    pub allow_short: bool,
 }
 
 /// Order style.
@@ -480,6 +613,10 @@ pub struct Config {
     pub metrics_listen: SocketAddr,
     /// Buffer sizes.
     pub runtime: RuntimeConfig,
+    /// Paper venue model.
+    pub paper: PaperConfig,
+    /// Start-up and shutdown.
+    pub lifecycle: Lifecycle,
 }
 
 /// One problem with a config, with the key it concerns.
@@ -822,6 +959,7 @@ impl RawConfig {
             stale_after: Nanos::from_millis(r.stale_data_ms),
             kill_switch_file: r.kill_switch_file.as_deref().map(|p| resolve(base_dir, p)),
             flatten_on_kill: r.flatten_on_kill,
+            allow_short: r.allow_short,
         };
 
         let o = &self.orders;
@@ -920,6 +1058,42 @@ impl RawConfig {
             write_buffer_bytes: rt.write_buffer_bytes as usize,
         };
 
+        let p = &self.paper;
+        let fees = FixedFees::parse(&p.fees_bps).unwrap_or_else(|e| {
+            c.push("paper.fees_bps", format!("{e}, got {:?}", p.fees_bps));
+            FixedFees::default()
+        });
+        let slippage = Slippage::parse(&p.slippage).unwrap_or_else(|e| {
+            c.push("paper.slippage", format!("{e}, got {:?}", p.slippage));
+            Slippage::default()
+        });
+        let latency = LatencySpec::parse(&p.latency).unwrap_or_else(|e| {
+            c.push("paper.latency", format!("{e}, got {:?}", p.latency));
+            LatencySpec::default()
+        });
+        let paper = PaperConfig { fees, slippage, latency, seed: p.seed };
+
+        let l = &self.lifecycle;
+        let unknown_orders = match l.unknown_orders.as_str() {
+            "cancel" => UnknownOrders::Cancel,
+            "adopt" => UnknownOrders::Adopt,
+            other => {
+                c.push("lifecycle.unknown_orders", format!("must be \"cancel\" or \"adopt\", got {other:?}"));
+                UnknownOrders::Cancel
+            }
+        };
+        for (k, v) in [("exit_timeout_ms", l.exit_timeout_ms), ("startup_timeout_ms", l.startup_timeout_ms)] {
+            if !(1..=600_000).contains(&v) {
+                c.push(format!("lifecycle.{k}"), format!("must be in 1..=600000, got {v}"));
+            }
+        }
+        let lifecycle = Lifecycle {
+            unknown_orders,
+            cancel_on_exit: l.cancel_on_exit,
+            exit_timeout: Nanos::from_millis(l.exit_timeout_ms),
+            startup_timeout: Nanos::from_millis(l.startup_timeout_ms),
+        };
+
         if !c.errors.is_empty() {
             return Err(ConfigErrors { file: None, errors: c.errors });
         }
@@ -941,6 +1115,8 @@ impl RawConfig {
             journal,
             metrics_listen,
             runtime,
+            paper,
+            lifecycle,
         })
     }
 }

@@ -443,6 +443,27 @@ impl JournalWriter {
     /// # Errors
     /// [`JournalError::Io`]; the ring keeps its bytes when the write fails.
     pub fn flush(&mut self, ring: &mut JournalRing, now: Nanos) -> Result<usize, JournalError> {
+        let n = self.write(ring)?;
+        self.sync_due(now)?;
+        Ok(n)
+    }
+
+    /// Write-ahead before requests go on the wire: writes what the ring
+    /// holds (the page cache keeps it if the process is killed) and, with
+    /// `every-record`, fsyncs too; `interval` syncs are left to
+    /// [`Self::flush`] after the send, so they never delay an order.
+    ///
+    /// # Errors
+    /// [`JournalError::Io`]; the ring keeps its bytes when the write fails.
+    pub fn write_ahead(&mut self, ring: &mut JournalRing, now: Nanos) -> Result<usize, JournalError> {
+        let n = self.write(ring)?;
+        if self.policy == FsyncPolicy::EveryRecord {
+            self.sync_due(now)?;
+        }
+        Ok(n)
+    }
+
+    fn write(&mut self, ring: &mut JournalRing) -> Result<usize, JournalError> {
         let n = ring.pending().len();
         if n > 0 {
             self.file
@@ -452,6 +473,10 @@ impl JournalWriter {
             self.written += n as u64;
             self.unsynced = true;
         }
+        Ok(n)
+    }
+
+    fn sync_due(&mut self, now: Nanos) -> Result<(), JournalError> {
         let due = match self.policy {
             FsyncPolicy::EveryRecord => self.unsynced,
             FsyncPolicy::Interval(i) => self.unsynced && now.saturating_sub(self.last_sync) >= i,
@@ -462,7 +487,7 @@ impl JournalWriter {
             self.last_sync = now;
             self.unsynced = false;
         }
-        Ok(n)
+        Ok(())
     }
 
     /// Bytes written since open.

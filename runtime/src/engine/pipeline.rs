@@ -28,7 +28,7 @@ use crate::engine::timings::{StageTimings, record};
 use crate::engine::venue::Venue;
 use crate::event::{MarketData, MarketEvent};
 use crate::filters::SymbolFilters;
-use crate::order::{ClientOrderId, ExecutionReport, SymbolId};
+use crate::order::{ClientOrderId, ExecutionReport, OrderRequest, SymbolId};
 
 /// Why the engine could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +237,15 @@ impl<V: Venue, C: Clock> Engine<V, C> {
     /// [`JournalError`] from the write or fsync.
     pub fn flush_journal(&mut self, writer: &mut JournalWriter) -> Result<usize, JournalError> {
         writer.flush(&mut self.journal, self.clock.monotonic())
+    }
+
+    /// Writes the journal ring before the venue's requests go on the wire
+    /// (see [`JournalWriter::write_ahead`]).
+    ///
+    /// # Errors
+    /// [`JournalError`] from the write or fsync.
+    pub fn write_ahead(&mut self, writer: &mut JournalWriter) -> Result<usize, JournalError> {
+        writer.write_ahead(&mut self.journal, self.clock.monotonic())
     }
 
     fn journal_push(&mut self, rec: &JournalRecord) {
@@ -456,6 +465,22 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         let now = self.clock.monotonic();
         self.journal_push(&JournalRecord::Status(*r));
         self.apply_status(r, now);
+    }
+
+    /// Takes an open order found on the exchange at start-up as the
+    /// engine's own (`lifecycle.unknown_orders = "adopt"`): tracked and
+    /// journaled as if this run had placed it, then brought to the
+    /// exchange's `state` (its fills so far are booked). False when the
+    /// tracker is full.
+    pub fn adopt(&mut self, req: &OrderRequest, state: &ExecutionReport) -> bool {
+        let now = self.clock.monotonic();
+        if self.orders.commit_place(req, now).is_err() {
+            return false;
+        }
+        self.journal_push(&JournalRecord::Place { req: *req, time: now });
+        self.journal_push(&JournalRecord::Status(*state));
+        self.apply_status(state, now);
+        true
     }
 
     /// A request failed: `unknown` for 5xx or a timeout (the order becomes
@@ -769,15 +794,15 @@ mod tests {
         let Some(Sent::Place(req)) = e.venue_mut().drain().next() else { panic!() };
         e.on_request_failed(SymbolId(0), &req.client_id, RequestKind::Place, true);
         e.clock().advance(Nanos(1_000_000_000));
-        e.on_target(SymbolId(0), -0.01);
+        e.on_target(SymbolId(0), 0.02);
         let sent: Vec<Sent> = e.venue_mut().drain().collect();
         assert_eq!(sent, vec![Sent::Query(SymbolId(0), req.client_id)]);
         assert_eq!(e.risk().refusals().get(Refusal::UnknownOrder), 1);
         // -2013: it never existed; trading resumes
         e.on_request_failed(SymbolId(0), &req.client_id, RequestKind::Query, false);
         e.clock().advance(Nanos(1_000_000_000));
-        e.on_target(SymbolId(0), -0.01);
+        e.on_target(SymbolId(0), 0.02);
         let sent: Vec<Sent> = e.venue_mut().drain().collect();
-        assert!(matches!(sent.as_slice(), [Sent::Place(r)] if r.side == Side::Sell), "{sent:?}");
+        assert!(matches!(sent.as_slice(), [Sent::Place(r)] if r.side == Side::Buy), "{sent:?}");
     }
 }

@@ -414,6 +414,10 @@ impl RiskManager {
         if t != target.raw() {
             self.counts.add(Refusal::MaxPosition);
         }
+        if !self.limits.allow_short {
+            // policy, not a refusal: a spot account holds no negative amount
+            t = t.max(0);
+        }
         if mark.is_positive() {
             // largest qty with qty * mark <= max_notional
             let cap = mul_div(self.limits.max_notional.raw(), SCALE, mark.raw()).unwrap_or(i64::MAX);
@@ -535,6 +539,7 @@ mod tests {
             stale_after: Nanos::from_millis(1000),
             kill_switch_file: None,
             flatten_on_kill: true,
+            allow_short: true,
         }
     }
 
