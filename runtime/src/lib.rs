@@ -7,6 +7,7 @@
 //! and the clock behind it change.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+pub mod alloc_count;
 pub mod backtest;
 pub mod binance;
 pub mod clock;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod engine;
 pub mod event;
 pub mod filters;
+pub mod live;
 pub mod net;
 pub mod order;
 pub mod sim;

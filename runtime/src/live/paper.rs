@@ -1,0 +1,169 @@
+//! [`PaperVenue`]: paper trading: live market data, fills from the venue
+//! model the backtester uses (`crate::venue::Venue`: latency, queue
+//! position, partial fills, fees, a spot account that cannot borrow).
+//!
+//! Reports are queued in storage allocated once and handed to the engine
+//! by the runner after each event, as a real exchange's would arrive later
+//! over the socket.
+
+use odex_shared::market::{Amount, Qty};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::PaperConfig;
+use crate::engine::{RequestKind, Venue as EngineVenue};
+use crate::event::MarketEvent;
+use crate::filters::SymbolFilters;
+use crate::order::{ClientOrderId, ExecType, ExecutionReport, OrderRequest, SymbolId};
+use crate::venue::{
+    CancelReject, OrderRef, ReportSink, SymbolConfig, SymbolNames, Venue, VenueConfig, VenueConfigError,
+};
+
+use super::wire::SymbolTable;
+
+/// Something the engine must hear about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaperEvent {
+    /// An execution report.
+    Report(ExecutionReport),
+    /// The answer to an `order.status` query.
+    Status(ExecutionReport),
+    /// A request the venue refused (4xx; the outcome is known).
+    Refused(RequestKind, SymbolId, ClientOrderId),
+}
+
+struct Queue<'a>(&'a mut Vec<PaperEvent>);
+
+impl ReportSink for Queue<'_> {
+    fn report(&mut self, report: &ExecutionReport) {
+        push(self.0, PaperEvent::Report(*report));
+    }
+
+    fn cancel_rejected(&mut self, reject: &CancelReject) {
+        push(self.0, PaperEvent::Refused(RequestKind::Cancel, reject.symbol, reject.client_id));
+    }
+}
+
+/// Pushes within the reserved capacity; counted as lost beyond it (the
+/// order's time-out then queries its state).
+fn push(q: &mut Vec<PaperEvent>, e: PaperEvent) {
+    if q.len() < q.capacity() {
+        q.push(e);
+    }
+}
+
+/// The paper venue.
+#[derive(Debug)]
+pub struct PaperVenue {
+    venue: Venue,
+    clock: SystemClock,
+    events: Vec<PaperEvent>,
+    next: usize,
+}
+
+impl PaperVenue {
+    /// A spot account holding `capital` of the quote asset and no base,
+    /// with the exchange's `filters` per symbol.
+    ///
+    /// # Errors
+    /// The venue model refuses the settings.
+    pub fn new(
+        symbols: &SymbolTable,
+        filters: &[SymbolFilters],
+        capital: Amount,
+        settings: &PaperConfig,
+    ) -> Result<Self, VenueConfigError> {
+        let share = i64::try_from(symbols.len().max(1)).unwrap_or(1);
+        let configs = symbols
+            .names()
+            .iter()
+            .zip(filters)
+            .enumerate()
+            .map(|(i, (name, f))| SymbolConfig {
+                names: SymbolNames {
+                    symbol: name.clone(),
+                    base_asset: symbols.base(SymbolId(u16::try_from(i).unwrap_or(0))).unwrap_or("").to_string(),
+                    quote_asset: symbols.quote().to_string(),
+                },
+                filters: *f,
+                base_balance: Qty::ZERO,
+                quote_balance: Amount::from_raw(capital.raw() / share),
+            })
+            .collect();
+        let config = VenueConfig {
+            symbols: configs,
+            fees: settings.fees,
+            slippage: settings.slippage,
+            order_latency: settings.latency.clone(),
+            seed: settings.seed,
+            ..VenueConfig::default()
+        };
+        Ok(Self { venue: Venue::new(&config)?, clock: SystemClock::new(), events: Vec::with_capacity(4096), next: 0 })
+    }
+
+    /// The venue model (ledger, open orders).
+    pub const fn model(&self) -> &Venue {
+        &self.venue
+    }
+
+    /// Feeds a market event to the venue model first (fills happen), as
+    /// the backtester does.
+    #[inline]
+    pub fn on_market(&mut self, ev: &MarketEvent) {
+        let mut q = Queue(&mut self.events);
+        let mut ev = *ev;
+        ev.recv = self.clock.monotonic();
+        self.venue.on_market(&ev, &mut q);
+    }
+
+    /// Lets orders and cancels in flight arrive.
+    #[inline]
+    pub fn advance(&mut self) {
+        let now = self.clock.monotonic();
+        let mut q = Queue(&mut self.events);
+        self.venue.advance(now, &mut q);
+    }
+
+    /// The next event for the engine; `None` when drained (the storage is
+    /// then reused).
+    #[inline]
+    pub fn pop(&mut self) -> Option<PaperEvent> {
+        let e = self.events.get(self.next).copied();
+        match e {
+            Some(_) => self.next += 1,
+            None => {
+                self.events.clear();
+                self.next = 0;
+            }
+        }
+        e
+    }
+}
+
+impl EngineVenue for PaperVenue {
+    fn place(&mut self, req: &OrderRequest) {
+        let now = self.clock.monotonic();
+        match self.venue.submit(*req, now) {
+            Ok(ack) => push(&mut self.events, PaperEvent::Report(ack)),
+            Err(_) => push(&mut self.events, PaperEvent::Refused(RequestKind::Place, req.symbol, req.client_id)),
+        }
+    }
+
+    fn cancel(&mut self, symbol: SymbolId, client_id: &ClientOrderId) {
+        let now = self.clock.monotonic();
+        if self.venue.cancel(symbol, OrderRef::Client(*client_id), now).is_err() {
+            push(&mut self.events, PaperEvent::Refused(RequestKind::Cancel, symbol, *client_id));
+        }
+    }
+
+    fn query(&mut self, symbol: SymbolId, client_id: &ClientOrderId) {
+        let now = self.clock.monotonic();
+        match self.venue.order_status(symbol, OrderRef::Client(*client_id)) {
+            Some(o) => {
+                let mut r = o.report(ExecType::New, now);
+                r.exec_type = super::wire::exec_type_of(r.status);
+                push(&mut self.events, PaperEvent::Status(r));
+            }
+            None => push(&mut self.events, PaperEvent::Refused(RequestKind::Query, symbol, *client_id)),
+        }
+    }
+}
