@@ -15,7 +15,8 @@
 //! - [`fit`]: warm start, Adam, schedule, clipping, early stopping;
 //! - [`export`]: the `.odex` file and its JSON model card;
 //! - [`report`]: loss curves and prediction charts (SVG) with CSV/JSON numbers;
-//! - [`run`]: one training run end to end, and [`sweep`]: many of them;
+//! - [`run`]: one training run end to end, and [`sweep`]: many of them,
+//!   all or one [`shard`] of them (`--shard K/N`, for array jobs);
 //! - [`fetch`]: klines from a Binance REST endpoint into CSV;
 //! - [`config`]: the documented TOML configuration.
 #![forbid(unsafe_code)]
@@ -30,5 +31,6 @@ pub mod loss;
 pub mod model;
 pub mod report;
 pub mod run;
+pub mod shard;
 pub mod sweep;
 pub mod synth;

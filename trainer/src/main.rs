@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use odex_trainer::config::{Config, DOCUMENTED_DEFAULTS};
 use odex_trainer::fetch::{FetchRequest, fetch};
 use odex_trainer::run::{self, Outputs};
+use odex_trainer::shard::Shard;
 use odex_trainer::synth::{self, Process, SynthSpec};
 use odex_trainer::{data, sweep};
 
@@ -20,6 +21,9 @@ Examples:
   odex-train config
   # grid search over [sweep] in the config, best model exported
   odex-train sweep --config my.toml --data data/ou.csv --name ou-sweep
+  # the same sweep as 8 array-job tasks; this is task 3 (trials 3, 11, 19, ...)
+  odex-train sweep --config my.toml --data data/ou.csv --name ou-sweep --shard 3/8 \\
+      --models-dir out/shard-3/models --reports-dir out/shard-3/reports
   # download klines (any Binance-compatible REST base URL)
   odex-train fetch --symbol ETHUSDT --interval 1m --start-ms 1660435200000 --end-ms 1660521599999 --out eth.csv";
 
@@ -61,8 +65,8 @@ enum Command {
     )]
     Fit(FitArgs),
     /// Search learning rate, regularisation and loss weights ([sweep] in the config); export the best.
-    #[command(after_help = "Example:\n  odex-train sweep --config my.toml --data data/ou.csv --name ou-best")]
-    Sweep(FitArgs),
+    #[command(after_help = SWEEP_EXAMPLES)]
+    Sweep(SweepArgs),
     /// Download klines from a Binance REST endpoint into a CSV (archive layout).
     #[command(
         after_help = "Example:\n  odex-train fetch --symbol BTCUSDT --interval 1h --start-ms 1662508800000 --end-ms 1662595199999 --out btc.csv"
@@ -128,6 +132,27 @@ struct FitArgs {
     /// Print no per-epoch progress.
     #[arg(long)]
     quiet: bool,
+}
+
+const SWEEP_EXAMPLES: &str = "\
+Examples:
+  odex-train sweep --config my.toml --data data/ou.csv --name ou-best
+  # one task of an array job: trials 3, 11, 19, ... of the whole sweep
+  odex-train sweep --config my.toml --data data/ou.csv --name ou-best --shard 3/8 \\
+      --models-dir out/shard-3/models --reports-dir out/shard-3/reports
+
+Give each shard its own --models-dir and --reports-dir. Every shard writes
+REPORTS_DIR/NAME/sweep.csv with the same header and the trial numbers of the
+whole sweep; the best row over all shards (lowest validation) names the
+shard whose NAME.odex to keep.";
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    #[command(flatten)]
+    fit: FitArgs,
+    /// Run only shard K of N (0-based): the trials whose number is K modulo N.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
 }
 
 impl FitArgs {
@@ -215,27 +240,35 @@ fn main() -> Result<()> {
                 println!("{}", d.display());
             }
         }
-        Command::Sweep(args) => {
+        Command::Sweep(SweepArgs { fit: args, shard }) => {
+            let shard = shard.unwrap_or(Shard::ALL);
             let cfg = args.config()?;
             let out = args.outputs(&cfg);
             let series = run::load_data(&cfg)?;
             eprintln!("data: {}", series.summary());
-            let n = sweep::trials(&cfg).len();
+            let all = sweep::trials(&cfg);
+            let n = all.iter().filter(|t| shard.selects(t.index)).count();
+            if shard != Shard::ALL {
+                eprintln!("shard {shard}: {n} of {} trials", all.len());
+            }
             let quiet = args.quiet;
+            let mut done = 0;
             let mut progress = |r: &sweep::TrialResult| {
+                done += 1;
                 if !quiet {
                     eprintln!(
-                        "trial {}/{n}: lr {:.3e} l_reg {:.3e} -> validation {:.6e}",
-                        r.trial.index + 1,
-                        r.trial.lr,
-                        r.trial.l_reg,
-                        r.validation
+                        "trial {done}/{n} (#{}): lr {:.3e} l_reg {:.3e} -> validation {:.6e}",
+                        r.trial.index, r.trial.lr, r.trial.l_reg, r.validation
                     );
                 }
             };
-            let results = sweep::sweep(&series, &cfg, &out, &mut progress)?;
-            print!("{}", sweep::table(&results));
-            println!("best model: {}", out.models_dir.join(format!("{}.odex", cfg.model.name)).display());
+            let results = sweep::sweep(&series, &cfg, &out, shard, &mut progress)?;
+            if results.is_empty() {
+                println!("shard {shard}: no trials (the sweep has {}), nothing exported", all.len());
+            } else {
+                print!("{}", sweep::table(&results));
+                println!("best model: {}", out.models_dir.join(format!("{}.odex", cfg.model.name)).display());
+            }
         }
         Command::Fetch { base_url, symbol, interval, start_ms, end_ms, weight_budget, max_retries, out } => {
             let req =

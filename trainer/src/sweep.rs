@@ -1,9 +1,11 @@
 //! Hyper-parameter search over the learning rate, the regularisation and
 //! the loss weights: a grid (every combination of the `[sweep]` lists) or
 //! seeded random draws. Each trial is a pure function of (data, config,
-//! seed), so trials can run anywhere (one per array-job task) and be
-//! compared; here they run one after another, the best by validation
-//! objective is exported, and a results table is written.
+//! seed), so trials can run anywhere and be compared: here the trials of
+//! one [`Shard`] (all of them by default) run one after another, the best
+//! by validation objective is exported, and a results table is written.
+//! N array-job tasks, each with its own shard and output folders, cover
+//! the sweep; a merge of their tables picks the best row.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,6 +19,7 @@ use crate::export;
 use crate::fit::{self, Hooks};
 use crate::report;
 use crate::run::{Outputs, RunError};
+use crate::shard::Shard;
 use crate::synth::Rng;
 
 /// The values one trial uses.
@@ -116,9 +119,11 @@ fn draw(rng: &mut Rng, list: &[f64]) -> f64 {
     if pos.is_empty() { 0.0 } else { (lo.ln() + u * (hi.ln() - lo.ln())).exp() }
 }
 
-/// Runs every trial on `series`, exports the best as `model.name`, writes
-/// `sweep.csv` and `sweep.json` (and the best trial's report) into the
-/// report folder, and returns the results in trial order.
+/// Runs the trials of `shard` ([`Shard::ALL`]: every trial) on `series`,
+/// exports the best as `model.name`, writes `sweep.csv` and `sweep.json`
+/// (and the best trial's report) into the report folder, and returns the
+/// results in trial order. A shard without trials exports nothing and
+/// writes a table with the header only.
 ///
 /// # Errors
 /// [`RunError`] naming the stage that failed.
@@ -126,12 +131,13 @@ pub fn sweep(
     series: &Series,
     base: &Config,
     out: &Outputs,
+    shard: Shard,
     progress: &mut dyn FnMut(&TrialResult),
 ) -> Result<Vec<TrialResult>, RunError> {
     let dataset = Dataset::build(series, base)?;
     let mut results = Vec::new();
     let mut best: Option<(f64, Config, fit::Fitted)> = None;
-    for trial in trials(base) {
+    for trial in trials(base).into_iter().filter(|t| shard.selects(t.index)) {
         let cfg = trial.apply(base);
         let fitted = fit::fit(&dataset, &cfg, Hooks::default())?;
         let validation = fitted.history.iter().map(|e| e.validation).fold(f64::INFINITY, f64::min);
@@ -153,18 +159,24 @@ pub fn sweep(
         export::write(&out.models_dir, fitted, &dataset, series, cfg)?;
         if let Some(dir) = &out.report_dir {
             report::write_report(dir, fitted, &dataset, cfg)?;
-            write_table(dir, &results)?;
         }
+    }
+    // written even with no trials, so a merge finds every shard's table
+    if let Some(dir) = &out.report_dir {
+        write_table(dir, &results)?;
     }
     Ok(results)
 }
 
-/// Writes `sweep.csv` and `sweep.json`.
+/// Writes `sweep.csv` and `sweep.json` into `dir` (created if missing).
+/// Shards' `sweep.csv` files have the same header and global trial
+/// numbers, so their rows concatenate into one table.
 ///
 /// # Errors
 /// [`crate::report::ReportError::Io`] when a file cannot be written.
 pub fn write_table(dir: &Path, results: &[TrialResult]) -> Result<(), report::ReportError> {
     let io = |path: std::path::PathBuf| move |source| report::ReportError::Io { path, source };
+    std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
     let mut csv = String::from("trial,lr,l_reg,l_risk,l_ret,l_tc,validation,best_epoch,test_mse,test_pnl_mean\n");
     for r in results {
         let t = &r.trial;
