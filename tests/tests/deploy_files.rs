@@ -19,34 +19,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Every metric the runtime exports on `GET /metrics`.
-// Must equal `odex_runtime::live::metrics::NAMES`; use that constant here
-// once the metrics module is merged.
-const EXPORTED: &[&str] = &[
-    "odex_up",
-    "odex_info",
-    "odex_market_events_total",
-    "odex_orders_total",
-    "odex_fills_total",
-    "odex_rejects_total",
-    "odex_refusals_total",
-    "odex_position",
-    "odex_equity",
-    "odex_realised_pnl",
-    "odex_unrealised_pnl",
-    "odex_fees",
-    "odex_drawdown_bps",
-    "odex_breaker_state",
-    "odex_kill_switch",
-    "odex_connection_up",
-    "odex_reconnects_total",
-    "odex_decode_errors_total",
-    "odex_market_data_age_seconds",
-    "odex_tick_to_order_seconds",
-    "odex_stage_seconds",
-    "odex_hot_path_allocations_total",
-    "odex_journal_dropped_total",
-    "odex_open_orders",
-];
+const EXPORTED: &[&str] = odex_runtime::live::metrics::NAMES;
 
 /// The alerts operators are promised (deploy/README.md), each with the
 /// condition its expression must contain.

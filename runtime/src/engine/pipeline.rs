@@ -226,6 +226,13 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         &self.journal
     }
 
+    /// How old a symbol's market data is now: time since its last event
+    /// plus how old that event already was on arrival.
+    pub fn data_age(&self, symbol: SymbolId) -> Option<Nanos> {
+        let s = self.symbols.get(usize::from(symbol.0))?;
+        Some(Nanos(self.clock.monotonic().saturating_sub(s.last_event).0.saturating_add(s.last_lag.0)))
+    }
+
     /// The last book of a symbol.
     pub fn book(&self, symbol: SymbolId) -> Option<BookTop> {
         self.symbols.get(usize::from(symbol.0)).and_then(|s| s.top)

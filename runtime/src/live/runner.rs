@@ -36,7 +36,9 @@ use crate::engine::{
     Balance, BreakerState, Engine, JournalRecord, JournalWriter, KillSwitch, RequestKind, Venue, recover, run_prefix,
 };
 use crate::filters::SymbolFilters;
-use crate::net::{ClockSync, ConnEvent, ConnId, ConnSpec, EventLoop, FrameSink, MessageKind, NetConfig, TimeSample};
+use crate::net::{
+    ClockSync, ConnEvent, ConnId, ConnSpec, ConnStats, EventLoop, FrameSink, MessageKind, NetConfig, TimeSample,
+};
 use crate::order::{ClientOrderId, ExecutionReport, OrderRequest, OrderType, SymbolId, TimeInForce};
 
 use super::metrics::{Ask, ConnSnapshot, MetricsServer, Snapshot};
@@ -291,6 +293,9 @@ struct Trader {
     api_up: bool,
     /// The market stream URL is a combined stream (`/stream`).
     combined_stream: bool,
+    /// Connection counters as of the last poll.
+    md_stats: ConnStats,
+    api_stats: ConnStats,
     /// Receipt time of the oldest tick whose orders wait for the wire.
     tick_t0: Option<Nanos>,
     t2o: Histogram<u64>,
@@ -751,6 +756,9 @@ impl Trader {
         for (i, name) in self.symbols.names().iter().enumerate() {
             let id = SymbolId(u16::try_from(i).unwrap_or(0));
             s.positions.push((name.clone(), engine.portfolio().position(id).qty.to_f64()));
+            if let Some(age) = engine.data_age(id) {
+                s.data_age.push((name.clone(), age.0 as f64 / 1e9));
+            }
         }
         let pf = engine.portfolio_mut();
         s.equity = pf.equity().to_f64();
@@ -998,6 +1006,8 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
         md_up: false,
         api_up: false,
         combined_stream: cfg.endpoints.market_stream.contains("/stream"),
+        md_stats: ConnStats::default(),
+        api_stats: ConnStats::default(),
         tick_t0: None,
         t2o: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| RunError::Setup(e.to_string()))?,
         clock_sync: ClockSync::new(1, Nanos::from_millis(300_000)),
@@ -1023,6 +1033,8 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
     loop {
         net.poll_once(&clock, &mut t, timeout).map_err(|e| RunError::Runtime(format!("event loop: {e}")))?;
         let now = clock.monotonic();
+        t.md_stats = net.stats(md).unwrap_or_default();
+        t.api_stats = net.stats(api).unwrap_or_default();
 
         if t.phase == Phase::Starting {
             if t.ready() {
