@@ -116,6 +116,8 @@ pub struct RunSummary {
     pub positions: Vec<(String, String)>,
     /// Open orders at exit.
     pub open_orders: u64,
+    /// Their client order ids.
+    pub open_order_ids: Vec<String>,
     /// Tick-to-order samples.
     pub tick_to_order_count: u64,
     /// Tick-to-order p50, ns.
@@ -238,6 +240,7 @@ const TAG_SUBSCRIBE: u32 = 3;
 const TAG_ACCOUNT: u32 = 4;
 const TAG_OPEN_ORDERS: u32 = 5;
 const TAG_CANCEL_UNKNOWN: u32 = 6;
+const TAG_RECONCILE: u32 = 7;
 const TAG_EXCHANGE_INFO: u32 = 100; // + symbol index
 
 /// Market events before the allocation count starts (first connections,
@@ -308,6 +311,11 @@ struct Trader {
     hot_allocs: u64,
     discrepancies: Vec<String>,
     key_kind: Option<KeyKind>,
+    /// Orders queried at start-up whose answers are awaited.
+    startup_queries: Vec<ClientOrderId>,
+    /// When set: compare balances once the start-up queries are answered
+    /// or at this monotonic time (ns).
+    balance_check: Option<u64>,
 }
 
 fn log(msg: std::fmt::Arguments<'_>) {
@@ -401,6 +409,7 @@ impl Trader {
                 TAG_ACCOUNT => "account.status",
                 TAG_OPEN_ORDERS => "openOrders.status",
                 TAG_CANCEL_UNKNOWN => "order.cancel (unknown order)",
+                TAG_RECONCILE => "account.status (reconciliation)",
                 _ => "exchangeInfo",
             };
             let line = format!("{what} refused: {} {code} {msg}", resp.status);
@@ -434,6 +443,7 @@ impl Trader {
             }
             TAG_SUBSCRIBE => self.startup.subscribed = true,
             TAG_ACCOUNT => self.startup.account = Some(balances(resp)),
+            TAG_RECONCILE => self.on_reconcile(&balances(resp)),
             TAG_OPEN_ORDERS => {
                 let mut orders = Vec::new();
                 if let Ok(iter) = resp.orders() {
@@ -537,21 +547,16 @@ impl Trader {
             .collect();
         for (symbol, id) in gone {
             engine.venue_mut().query(symbol, &id);
+            self.startup_queries.push(id);
         }
         if let Some(balances) = self.startup.account.take() {
             let baseline = baseline_path(&self.cfg.journal.path);
             match read_baseline(&baseline) {
                 Some(b) => {
+                    // compared once the start-up queries have booked what
+                    // the journal missed (see `check_balances`)
                     engine.portfolio_mut().set_baseline(&b);
-                    for d in engine.portfolio().reconcile(&balances) {
-                        self.discrepancies.push(format!(
-                            "{}: journal implies {}, exchange reports {} (difference {})",
-                            d.asset,
-                            d.expected,
-                            d.reported,
-                            d.difference()
-                        ));
-                    }
+                    self.balance_check = Some(self.clock.monotonic().0.saturating_add(5_000_000_000));
                 }
                 None => {
                     // first run on this journal: what the account holds now is the baseline
@@ -561,6 +566,31 @@ impl Trader {
                     }
                 }
             }
+        }
+    }
+
+    /// Once the start-up `order.status` answers are in (or 5 s passed),
+    /// asks for the balances again to compare them with the journal's.
+    fn check_balances(&mut self, now: Nanos) {
+        let Some(deadline) = self.balance_check else { return };
+        if self.startup_queries.is_empty() || now.0 >= deadline {
+            self.balance_check = None;
+            self.control(&Request::AccountStatus { omit_zero_balances: true }, TAG_RECONCILE);
+        }
+    }
+
+    fn on_reconcile(&mut self, balances: &[Balance]) {
+        let Some(engine) = self.engine.as_ref() else { return };
+        for d in engine.portfolio().reconcile(balances) {
+            let line = format!(
+                "{}: journal implies {}, exchange reports {} (difference {})",
+                d.asset,
+                d.expected,
+                d.reported,
+                d.difference()
+            );
+            log(format_args!("reconciliation: {line}"));
+            self.discrepancies.push(line);
         }
     }
 
@@ -686,6 +716,9 @@ impl Trader {
         client_id: &ClientOrderId,
         resp: &ApiResponse<'_>,
     ) {
+        if kind == RequestKind::Query && !self.startup_queries.is_empty() {
+            self.startup_queries.retain(|q| q != client_id);
+        }
         let Some(engine) = self.engine.as_mut() else { return };
         if resp.is_ok() {
             if kind == RequestKind::Query
@@ -1019,6 +1052,8 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
         hot_allocs: 0,
         discrepancies: Vec::new(),
         key_kind,
+        startup_queries: Vec::new(),
+        balance_check: None,
         cfg,
     };
     net.connect(md, &clock, &mut t).map_err(|e| RunError::Runtime(format!("endpoints.market_stream: {e}")))?;
@@ -1107,6 +1142,7 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
         // idle work, every 10 ms
         if now.saturating_sub(last_idle) >= Nanos::from_millis(10) {
             last_idle = now;
+            t.check_balances(now);
             if let Some(engine) = t.engine.as_mut() {
                 engine.on_idle();
             }
@@ -1211,6 +1247,7 @@ fn summarize(t: &mut Trader, seconds: f64, journal_replayed: u64) -> RunSummary 
         s.fills = c.fills;
         s.market_events = engine.counters().events;
         s.open_orders = engine.orders().open_count() as u64;
+        s.open_order_ids = engine.orders().open_orders().map(|o| o.req.client_id.as_str().to_string()).collect();
         s.refusals = engine.risk().refusals().total();
         let pf = engine.portfolio_mut();
         let equity = pf.equity();
