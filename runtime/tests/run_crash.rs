@@ -16,7 +16,9 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use odex_runtime::clock::{Clock, SystemClock};
 
 use hmac::{Hmac, Mac};
 use odex_shared::market::Amount;
@@ -34,7 +36,7 @@ const DATA: Duration = Duration::from_millis(2500);
 struct Sim {
     child: Child,
     port: u16,
-    started: Instant,
+    started: SystemClock,
 }
 
 impl Drop for Sim {
@@ -55,7 +57,7 @@ fn start_sim(seed: u64) -> Sim {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let port = line.trim().rsplit(':').next().unwrap().parse().unwrap();
-    Sim { child, port, started: Instant::now() }
+    Sim { child, port, started: SystemClock::new() }
 }
 
 fn free_port() -> u16 {
@@ -125,7 +127,7 @@ fn odex(cfg: &Path, extra: &[&str]) -> Command {
 
 /// A signed REST GET against the simulator (its own ledger, not odex's).
 fn venue_get(port: u16, path: &str) -> Value {
-    let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis();
+    let ts = SystemClock::new().wall().as_millis();
     let query = format!("timestamp={ts}");
     let mut mac = Hmac::<Sha256>::new_from_slice(DOC_SECRET.as_bytes()).unwrap();
     mac.update(query.as_bytes());
@@ -188,7 +190,7 @@ fn sigkill_at_random_points_then_restart_matches_the_venue_20_times() {
 
         // the venue stops moving once its data is spent
         let spent = DATA + Duration::from_millis(400);
-        if let Some(left) = spent.checked_sub(sim.started.elapsed()) {
+        if let Some(left) = spent.checked_sub(Duration::from_nanos(sim.started.monotonic().0)) {
             std::thread::sleep(left);
         }
 

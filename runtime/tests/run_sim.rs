@@ -6,7 +6,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use odex_runtime::clock::{Clock, SystemClock};
 
 use serde_json::Value;
 
@@ -120,17 +122,17 @@ fn http(port: u16, request: &str) -> String {
 
 /// Polls `GET /metrics` until `pred` holds or `limit` passes.
 fn wait_metrics(port: u16, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
-    let start = Instant::now();
+    let start = SystemClock::new();
     loop {
         if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
             let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
             let mut out = String::new();
             let _ = s.read_to_string(&mut out);
-            if pred(&out) || start.elapsed() > limit {
+            if pred(&out) || Duration::from_nanos(start.monotonic().0) > limit {
                 return out;
             }
-        } else if start.elapsed() > limit {
+        } else if Duration::from_nanos(start.monotonic().0) > limit {
             return String::new();
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -308,10 +310,10 @@ fn an_endpoint_that_never_answers_fails_start_up_with_its_name() {
     let (silent, port) = tripwire();
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "paper", port, free_port(), "[lifecycle]\nstartup_timeout_ms = 1500\n");
-    let start = Instant::now();
+    let start = SystemClock::new();
     let (code, err) = run_fails(&cfg, true);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("start-up did not complete") && err.contains(&format!("127.0.0.1:{port}")), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(15));
+    assert!(Duration::from_nanos(start.monotonic().0) < Duration::from_secs(15));
     drop(silent);
 }
