@@ -50,10 +50,33 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ModelCommand {
     /// Print a model file's spec: features, physics, layers, integrator, sizing.
-    #[command(after_help = "Example:\n  odex model inspect models/default.odex")]
+    #[command(
+        after_help = "Examples:\n  odex model inspect models/default.odex\n  odex model inspect models/default.odex --json > default.json"
+    )]
     Inspect {
         /// The model file.
         model: PathBuf,
+        /// Print everything as JSON instead: header, checksum, the whole spec
+        /// and every weight, enough to rebuild the vector field elsewhere.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Integrate the model's vector field from a state and print the trajectory as CSV.
+    #[command(
+        after_help = "Example:\n  odex model rollout models/default.odex --x0 0.5,0,1,0 --steps 100 --dt 0.1 > path.csv"
+    )]
+    Rollout {
+        /// The model file.
+        model: PathBuf,
+        /// Initial (normalised) state, comma-separated, one value per feature.
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true, required = true)]
+        x0: Vec<f64>,
+        /// Number of steps.
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+        /// Step size (default: the model file's).
+        #[arg(long, allow_hyphen_values = true)]
+        dt: Option<f64>,
     },
 }
 
@@ -255,6 +278,65 @@ fn inspect(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+fn read_model(path: &std::path::Path) -> Result<(Vec<u8>, odex_shared::model_file::ModelFile)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = odex_shared::model_file::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((bytes, file))
+}
+
+fn inspect_json(path: &std::path::Path) -> Result<()> {
+    let (bytes, file) = read_model(path)?;
+    let crc = bytes.get(bytes.len().saturating_sub(4)..).map(|b| b.iter().rev().map(|x| format!("{x:02x}")).collect());
+    let doc = serde_json::json!({
+        "file": path.display().to_string(),
+        "bytes": bytes.len(),
+        "format_version": odex_shared::model_file::FORMAT_VERSION,
+        "crc32": crc.unwrap_or_else(String::new),
+        "weights_layout": "MLP layers in nn.Linear order: for each layer its weight matrix row by row (out x in), \
+            then its bias; then the diffusion layer if any. Layer sizes: features.dim -> hidden... -> features.dim. \
+            f(x) = f_phys(x) + f_nn(x) with the spec's activation between hidden layers.",
+        "spec": file.spec,
+        "weights": file.weights.as_slice(),
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
+}
+
+fn rollout(path: &std::path::Path, x0: &[f64], steps: usize, dt: Option<f64>) -> Result<()> {
+    use odex_shared::integrator;
+    use odex_shared::model::{MAX_STATE, State};
+    use std::io::Write as _;
+    let (_, file) = read_model(path)?;
+    let dim = file.spec.features.dim();
+    if x0.len() != dim {
+        bail!("--x0: the model has {dim} state dimensions, got {} values", x0.len());
+    }
+    if let Some(bad) = x0.iter().find(|v| !v.is_finite()) {
+        bail!("--x0: {bad} is not a finite number");
+    }
+    let dt = dt.unwrap_or(file.spec.dt);
+    if !(dt.is_finite() && dt > 0.0) {
+        bail!("--dt: must be a positive number, got {dt}");
+    }
+    let model = file.build().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut x: State = [0.0; MAX_STATE];
+    for (xi, v) in x.iter_mut().zip(x0) {
+        *xi = *v;
+    }
+    let names: Vec<String> = (0..dim).map(|i| format!("x{i}")).collect();
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    writeln!(out, "step,t,{}", names.join(","))?;
+    for k in 0..=steps {
+        if k > 0 {
+            integrator::step(&model, file.spec.method, &mut x, dt);
+        }
+        let row: Vec<String> = x.iter().take(dim).map(|v| v.to_string()).collect();
+        writeln!(out, "{k},{},{}", k as f64 * dt, row.join(","))?;
+    }
+    Ok(())
+}
+
 const SIGN_EXAMPLES: &str = "\
 Examples:
   # HMAC key in an environment variable, payload as an argument
@@ -336,7 +418,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(args) => run(args),
         Command::Backtest(args) => backtest(args),
         Command::CheckConfig { config } => check_config(&config),
-        Command::Model(ModelCommand::Inspect { model }) => inspect(&model),
+        Command::Model(ModelCommand::Inspect { model, json: false }) => inspect(&model),
+        Command::Model(ModelCommand::Inspect { model, json: true }) => inspect_json(&model),
+        Command::Model(ModelCommand::Rollout { model, x0, steps, dt }) => rollout(&model, &x0, steps, dt),
         Command::Sign(args) => sign(args),
     }
 }
