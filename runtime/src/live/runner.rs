@@ -104,6 +104,12 @@ pub struct RunSummary {
     pub rejects: u64,
     /// Intents the risk layer refused.
     pub refusals: u64,
+    /// The refusals by reason.
+    pub refusals_by_reason: Vec<(String, u64)>,
+    /// Cancels that lost the race with the order's fill or end (`-2011`).
+    pub cancel_races: u64,
+    /// Frames that could not be written (API connection down).
+    pub send_failures: u64,
     /// Realised PnL before fees, quote.
     pub realised_pnl: String,
     /// Unrealised PnL, quote.
@@ -160,6 +166,17 @@ impl std::fmt::Display for RunSummary {
             "  market events {}, orders {}, cancels {}, fills {}, rejects {}, risk refusals {}, open at exit {}",
             self.market_events, self.orders, self.cancels, self.fills, self.rejects, self.refusals, self.open_orders
         )?;
+        if !self.refusals_by_reason.is_empty() {
+            let parts: Vec<String> = self.refusals_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            writeln!(f, "  risk refusals by reason: {}", parts.join(", "))?;
+        }
+        if self.cancel_races + self.send_failures > 0 {
+            writeln!(
+                f,
+                "  cancels that crossed a fill (-2011): {}, frames not sent (API down): {}",
+                self.cancel_races, self.send_failures
+            )?;
+        }
         writeln!(
             f,
             "  tick-to-order ({} orders): p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us",
@@ -275,6 +292,7 @@ struct Counters {
     dropped_before_start: u64,
     send_failures: u64,
     logged_errors: u64,
+    cancel_races: u64,
 }
 
 struct Trader {
@@ -738,6 +756,12 @@ impl Trader {
             self.clock_sync.on_timestamp_rejected();
         }
         let (code, msg) = resp.error.as_ref().map_or((0, ""), |e| (e.code, e.msg.as_str().unwrap_or("")));
+        if kind == RequestKind::Cancel && code == -2011 {
+            // the order filled or ended before the cancel arrived: a race
+            // every venue has, not an error (its final report follows)
+            self.counters.cancel_races += 1;
+            return;
+        }
         self.log_error(format_args!("request {id} ({kind:?} {client_id}) refused: {} {code} {msg}", resp.status));
     }
 
@@ -1227,6 +1251,8 @@ fn summarize(t: &mut Trader, seconds: f64, journal_replayed: u64) -> RunSummary 
         mode: mode_name(t.cfg.mode).into(),
         seconds,
         rejects: t.counters.rejects,
+        cancel_races: t.counters.cancel_races,
+        send_failures: t.counters.send_failures,
         tick_to_order_count: h.len(),
         tick_to_order_p50_ns: h.value_at_quantile(0.5),
         tick_to_order_p99_ns: h.value_at_quantile(0.99),
@@ -1249,6 +1275,8 @@ fn summarize(t: &mut Trader, seconds: f64, journal_replayed: u64) -> RunSummary 
         s.open_orders = engine.orders().open_count() as u64;
         s.open_order_ids = engine.orders().open_orders().map(|o| o.req.client_id.as_str().to_string()).collect();
         s.refusals = engine.risk().refusals().total();
+        s.refusals_by_reason =
+            engine.risk().refusals().iter().filter(|(_, n)| *n > 0).map(|(r, n)| (r.as_str().to_string(), n)).collect();
         let pf = engine.portfolio_mut();
         let equity = pf.equity();
         s.equity = equity.to_string();
