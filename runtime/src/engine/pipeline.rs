@@ -98,7 +98,12 @@ pub struct Engine<V: Venue, C: Clock> {
     actions: Actions,
     kill_handled: bool,
     halt_handled: bool,
+    /// Latency probe: the target alternates so that every event orders.
+    probe: bool,
 }
+
+/// The target fraction of equity the latency probe asks for when flat.
+pub const PROBE_FRACTION: f64 = 0.05;
 
 /// The client id prefix of one run: the configured prefix, a dash, the
 /// run's start time (Unix seconds, base 36, last 6 digits) and a dash, e.g.
@@ -164,10 +169,19 @@ impl<V: Venue, C: Clock> Engine<V, C> {
             actions: Actions::new(),
             kill_handled: false,
             halt_handled: false,
+            probe: false,
             symbols,
             clock,
             venue,
         })
+    }
+
+    /// Latency probe mode (`odex run --latency-probe`): the model still
+    /// runs on every event, but its target is replaced by
+    /// [`PROBE_FRACTION`] when the position is flat and zero otherwise, so
+    /// every event with nothing in flight causes exactly one order.
+    pub fn set_probe(&mut self, on: bool) {
+        self.probe = on;
     }
 
     /// The venue.
@@ -299,7 +313,10 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         if !slot.predictor.observe(&obs) {
             self.counters.bad_observation += 1;
         }
-        let fraction = slot.predictor.target_fraction();
+        let mut fraction = slot.predictor.target_fraction();
+        if self.probe {
+            fraction = if self.portfolio.position(symbol).qty.is_positive() { 0.0 } else { PROBE_FRACTION };
+        }
         let t1 = self.clock.monotonic();
         record(&mut self.timings.model, t1.saturating_sub(t0).0);
         self.act(symbol, fraction, t1);
