@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use hdrhistogram::Histogram;
 use odex_shared::market::{Amount, BookTop, Nanos, Price, Qty};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::order::{ExecType, OrderStatus, OrderType, TimeInForce};
 
@@ -46,7 +46,7 @@ pub struct ProbeConfig {
 }
 
 /// What the probe writes at the end (nanoseconds).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeSummary {
     /// Ticks sent while measuring.
     pub ticks: u64,
