@@ -92,20 +92,33 @@ fn main() -> Result<()> {
     let work = std::env::temp_dir().join(format!("odex-latency-{}", std::process::id()));
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let setup = Setup { bin_dir, harness, model, work: work.clone(), interval_us: cli.interval_us };
-    let result = measure_all(&setup, ticks, tls, busy, !cli.no_baseline);
+    let (results, failures) = measure_all(&setup, ticks, tls, busy, !cli.no_baseline);
     let _ = std::fs::remove_dir_all(&work);
-    let results = result?;
     print!("{}", report::render(&results));
     if let Some(path) = &cli.json {
         std::fs::write(path, serde_json::to_string_pretty(&results)?)
             .with_context(|| format!("--json {}", path.display()))?;
     }
+    if !failures.is_empty() {
+        for f in &failures {
+            eprintln!("failed: {f:#}");
+        }
+        bail!("{} configuration(s) failed", failures.len());
+    }
     Ok(())
 }
 
-fn measure_all(setup: &Setup, ticks: u64, tls: bool, busy: bool, with_baseline: bool) -> Result<Vec<Measured>> {
+/// Measures every configuration asked for; one that fails is reported and the rest still run.
+fn measure_all(
+    setup: &Setup,
+    ticks: u64,
+    tls: bool,
+    busy: bool,
+    with_baseline: bool,
+) -> (Vec<Measured>, Vec<anyhow::Error>) {
     let interval = Duration::from_micros(setup.interval_us);
     let mut results = Vec::new();
+    let mut failures = Vec::new();
     eprintln!("{ticks} ticks per configuration, {} us between an answer and the next tick", setup.interval_us);
     for busy_poll in [false, true] {
         if busy_poll && !busy {
@@ -113,15 +126,17 @@ fn measure_all(setup: &Setup, ticks: u64, tls: bool, busy: bool, with_baseline: 
         }
         let name = if busy_poll { "floor tcp busy-poll" } else { "floor tcp blocking" };
         eprintln!("measuring {name} ...");
-        let wire = floor::run(ticks, interval, busy_poll).with_context(|| name.to_string())?;
-        results.push(Measured {
-            name: name.into(),
-            kind: "floor".into(),
-            transport: "tcp".into(),
-            busy_poll,
-            wire,
-            in_process: None,
-        });
+        match floor::run(ticks, interval, busy_poll) {
+            Ok(wire) => results.push(Measured {
+                name: name.into(),
+                kind: "floor".into(),
+                transport: "tcp".into(),
+                busy_poll,
+                wire,
+                in_process: None,
+            }),
+            Err(e) => failures.push(anyhow::Error::new(e).context(name)),
+        }
     }
     for tls_on in [false, true] {
         if tls_on && !tls {
@@ -134,30 +149,33 @@ fn measure_all(setup: &Setup, ticks: u64, tls: bool, busy: bool, with_baseline: 
             let transport = if tls_on { "wss" } else { "ws" };
             let name = format!("odex {transport}{}", if busy_poll { " busy-poll" } else { "" });
             eprintln!("measuring {name} ...");
-            let run = venue::probe(setup, Client::Odex { tls: tls_on, busy_poll }, ticks, &name.replace(' ', "-"))
-                .with_context(|| name.clone())?;
-            results.push(Measured {
-                name,
-                kind: "odex".into(),
-                transport: transport.into(),
-                busy_poll,
-                wire: run.wire,
-                in_process: run.in_process,
-            });
+            match venue::probe(setup, Client::Odex { tls: tls_on, busy_poll }, ticks, &name.replace(' ', "-")) {
+                Ok(run) => results.push(Measured {
+                    name,
+                    kind: "odex".into(),
+                    transport: transport.into(),
+                    busy_poll,
+                    wire: run.wire,
+                    in_process: run.in_process,
+                }),
+                Err(e) => failures.push(e.context(name)),
+            }
         }
     }
     if with_baseline {
         let name = "baseline tokio ws";
         eprintln!("measuring {name} ...");
-        let run = venue::probe(setup, Client::Baseline, ticks, "baseline").context(name)?;
-        results.push(Measured {
-            name: name.into(),
-            kind: "baseline".into(),
-            transport: "ws".into(),
-            busy_poll: false,
-            wire: run.wire,
-            in_process: None,
-        });
+        match venue::probe(setup, Client::Baseline, ticks, "baseline") {
+            Ok(run) => results.push(Measured {
+                name: name.into(),
+                kind: "baseline".into(),
+                transport: "ws".into(),
+                busy_poll: false,
+                wire: run.wire,
+                in_process: None,
+            }),
+            Err(e) => failures.push(e.context(name)),
+        }
     }
-    Ok(results)
+    (results, failures)
 }

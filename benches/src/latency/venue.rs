@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use odex_runtime::clock::{Clock, SystemClock};
 use odex_runtime::sim::ProbeSummary;
 use odex_runtime::sim::config::{DOC_EXAMPLE_API_KEY, DOC_EXAMPLE_SECRET};
+use odex_shared::market::Nanos;
 
 use super::Stats;
 
@@ -158,6 +159,7 @@ pub fn probe(setup: &Setup, client: Client, ticks: u64, tag: &str) -> Result<Pro
     let limit = Duration::from_secs(60) + Duration::from_micros(ticks.saturating_mul(2_000 + setup.interval_us));
     let clock = SystemClock::new();
     let start = clock.monotonic();
+    let mut client_gone: Option<(Nanos, std::process::ExitStatus)> = None;
     loop {
         if let Some(status) = sim.0.try_wait()? {
             if !status.success() {
@@ -165,13 +167,22 @@ pub fn probe(setup: &Setup, client: Client, ticks: u64, tag: &str) -> Result<Pro
             }
             break;
         }
-        if let Ok(Some(status)) = client_proc.0.try_wait() {
-            bail!("the client ({client:?}) exited early with {status}");
+        let now = clock.monotonic();
+        // a client may leave on the sim's shutdown notice before the sim exits
+        if client_gone.is_none()
+            && let Ok(Some(status)) = client_proc.0.try_wait()
+        {
+            client_gone = Some((now, status));
         }
-        if clock.monotonic().saturating_sub(start).0 > u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX) {
+        if let Some((at, status)) = client_gone
+            && now.saturating_sub(at) > Nanos::from_millis(5_000)
+        {
+            bail!("the client ({client:?}) exited with {status} before the probe finished");
+        }
+        if now.saturating_sub(start).0 > u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX) {
             bail!("the probe ({client:?}) did not finish within {limit:?}");
         }
-        thread::sleep(Duration::from_millis(50));
+        thread::sleep(Duration::from_millis(20));
     }
     client_proc.terminate(Duration::from_secs(10));
     let text = std::fs::read_to_string(&probe_out).with_context(|| format!("probe summary {}", probe_out.display()))?;

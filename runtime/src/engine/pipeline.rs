@@ -726,6 +726,50 @@ mod tests {
     }
 
     #[test]
+    fn probe_mode_orders_on_every_event_with_nothing_in_flight() {
+        let mut plain = engine();
+        book(&mut plain, "50000", "50000.02");
+        assert!(plain.venue().sent().is_empty(), "a cold model wants nothing: {:?}", plain.venue().sent());
+
+        let mut e = engine();
+        e.set_probe(true);
+        for round in 0..3 {
+            book(&mut e, "50000", "50000.02");
+            let sent: Vec<Sent> = e.venue_mut().drain().collect();
+            let [Sent::Place(req)] = sent.as_slice() else { panic!("round {round}: {sent:?}") };
+            assert_eq!(req.side, Side::Buy);
+            // in flight: the next event waits for the exchange
+            book(&mut e, "50000", "50000.02");
+            assert!(e.venue().sent().is_empty(), "round {round}: {:?}", e.venue().sent());
+            // the exchange lets it expire (as odex-sim's probe venue does)
+            for (exec_type, status) in [(ExecType::New, OrderStatus::New), (ExecType::Expired, OrderStatus::Expired)] {
+                e.on_execution(&ExecutionReport {
+                    symbol: SymbolId(0),
+                    client_id: req.client_id,
+                    order_id: round + 1,
+                    side: Side::Buy,
+                    kind: req.kind,
+                    exec_type,
+                    status,
+                    qty: req.qty,
+                    price: req.price.unwrap_or(Price::ZERO),
+                    last_qty: Qty::ZERO,
+                    last_price: Price::ZERO,
+                    cum_qty: Qty::ZERO,
+                    cum_quote: Amount::ZERO,
+                    commission: Amount::ZERO,
+                    fee_in_base: false,
+                    maker: false,
+                    trade_id: 0,
+                    time: Nanos(0),
+                    reject_code: 0,
+                });
+            }
+        }
+        assert_eq!(e.counters().illegal_reports, 0);
+    }
+
+    #[test]
     fn stale_data_blocks_new_exposure() {
         let mut e = engine();
         // an event that was already 3 s old on arrival (limit: 2 s)
