@@ -32,7 +32,7 @@ impl Child {
     /// Asks it to stop with SIGTERM (it writes its summary), waits up to
     /// `grace`, then kills it.
     pub fn terminate(&mut self, grace: Duration) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).stderr(Stdio::null()).status();
         let clock = SystemClock::new();
         let start = clock.monotonic();
         while clock.monotonic().saturating_sub(start).0 < u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX) {
