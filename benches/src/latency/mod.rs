@@ -18,9 +18,9 @@ pub mod venue;
 
 use serde::{Deserialize, Serialize};
 
-/// Bytes of a bookTicker frame on the combined stream (as odex-sim sends it).
+/// Bytes out per floor ping: a bookTicker frame on the combined stream (about 144 B), rounded up.
 pub const TICK_BYTES: usize = 160;
-/// Bytes of a signed `order.place` frame (as odex sends it).
+/// Bytes back per floor pong: a signed `order.place` frame (about 375 B), rounded up.
 pub const ORDER_BYTES: usize = 420;
 
 /// One configuration's latency distribution, nanoseconds.
