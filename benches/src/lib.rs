@@ -4,6 +4,10 @@
 //!
 //! Reference model: 4-dimensional state, MLP 4 -> 32 -> 32 -> 4, one RK4 step
 //! per tick, f64.
+//!
+//! [`latency`] is the wire-to-wire latency harness (`latency_harness`).
+
+pub mod latency;
 
 use odex_shared::features::{FeatureKind, FeatureSpec};
 use odex_shared::integrator::Method;

@@ -111,6 +111,11 @@ struct RunArgs {
     /// Print a progress line this often, e.g. `10s`.
     #[arg(long, value_parser = parse_duration)]
     progress: Option<std::time::Duration>,
+    /// Latency measurement only: every market event causes one order (the
+    /// model still runs; its target alternates between flat and 5 % of
+    /// equity). Never for real money; see benches/LATENCY.md.
+    #[arg(long)]
+    latency_probe: bool,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -133,6 +138,7 @@ fn run(args: RunArgs) -> ! {
         busy_poll: args.busy_poll,
         summary_json: args.summary_json,
         progress_every: args.progress,
+        latency_probe: args.latency_probe,
     };
     match odex_runtime::live::run(&opts) {
         Ok(_) => std::process::exit(0),

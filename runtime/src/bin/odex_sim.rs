@@ -13,14 +13,15 @@ use odex_runtime::sim::config::interval_ms;
 use odex_runtime::sim::feed::load_all;
 use odex_runtime::sim::venue_adapter::VenueExchange;
 use odex_runtime::sim::{
-    ApiKey, Faults, KeySecret, KlineCsv, KlineRow, Process, Server, SimConfig, SimExchange, SymbolSpec, Synthetic,
-    SyntheticParams, TouchExchange,
+    ApiKey, Faults, KeySecret, KlineCsv, KlineRow, ProbeConfig, ProbeExchange, Process, Server, SimConfig, SimExchange,
+    SymbolSpec, Synthetic, SyntheticParams, TouchExchange,
 };
-use odex_shared::market::{Amount, Price};
+use odex_shared::market::{Amount, Nanos, Price};
 
 const EXAMPLES: &str = "Examples:
   odex-sim --port 0 --doc-example-key --klines ETHUSDT=../shared/data/binance/klines/ETHUSDT-1m-2022-08-14.csv --speed 60
   ODEX_SIM_HMAC_SECRET=s3cret odex-sim --api-key mykey --hmac-key-env ODEX_SIM_HMAC_SECRET --speed 0 --duration 30 --ledger-out ledger.json
+  odex-sim --doc-example-key --order-limit 1000000000 --probe-ticks 100000 --probe-out probe.json
 The first stdout line is `odex-sim listening on 127.0.0.1:PORT`.";
 
 /// Which matching engine answers orders.
@@ -139,6 +140,21 @@ struct Args {
     /// Serve TLS (wss://, https://) with a generated certificate; its CA PEM goes to this file.
     #[arg(long)]
     tls_ca_out: Option<PathBuf>,
+    /// Latency probe: after the client's first order, send this many
+    /// bookTicker ticks of the first symbol one at a time and measure each
+    /// tick's write to the arrival of the order it causes; every order is
+    /// acknowledged and expires. Needs --probe-out; exits when done.
+    #[arg(long, requires = "probe_out")]
+    probe_ticks: Option<u64>,
+    /// Probe: gap between an order's arrival and the next tick, in µs.
+    #[arg(long, default_value_t = 300)]
+    probe_interval_us: u64,
+    /// Probe: a tick without an order after this many ms is counted as unanswered.
+    #[arg(long, default_value_t = 50)]
+    probe_timeout_ms: u64,
+    /// Probe: write the summary (JSON, ns percentiles) here.
+    #[arg(long)]
+    probe_out: Option<PathBuf>,
 }
 
 fn parse_symbol(s: &str) -> anyhow::Result<SymbolSpec> {
@@ -236,6 +252,14 @@ fn config(args: &Args) -> anyhow::Result<SimConfig> {
     cfg.ledger_out = args.ledger_out.clone();
     cfg.loop_data = !args.no_loop;
     cfg.tls_ca_out = args.tls_ca_out.clone();
+    if let (Some(ticks), Some(out)) = (args.probe_ticks, &args.probe_out) {
+        cfg.probe = Some(ProbeConfig {
+            ticks,
+            interval: Nanos(args.probe_interval_us.saturating_mul(1000)),
+            timeout: Nanos::from_millis(args.probe_timeout_ms.max(1)),
+            out: out.clone(),
+        });
+    }
     Ok(cfg)
 }
 
@@ -284,6 +308,10 @@ fn main() -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))?;
+    if cfg.probe.is_some() {
+        let exchange = ProbeExchange::new(cfg.symbols.clone(), &cfg.balances);
+        return serve(cfg, series, exchange, clock, stop);
+    }
     match args.matching {
         Matching::Venue => {
             let exchange = VenueExchange::new(&cfg, args.seed).map_err(|e| anyhow::anyhow!("venue model: {e}"))?;

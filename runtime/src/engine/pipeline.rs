@@ -98,7 +98,12 @@ pub struct Engine<V: Venue, C: Clock> {
     actions: Actions,
     kill_handled: bool,
     halt_handled: bool,
+    /// Latency probe: the target alternates so that every event orders.
+    probe: bool,
 }
+
+/// The target fraction of equity the latency probe asks for when flat.
+pub const PROBE_FRACTION: f64 = 0.05;
 
 /// The client id prefix of one run: the configured prefix, a dash, the
 /// run's start time (Unix seconds, base 36, last 6 digits) and a dash, e.g.
@@ -164,10 +169,19 @@ impl<V: Venue, C: Clock> Engine<V, C> {
             actions: Actions::new(),
             kill_handled: false,
             halt_handled: false,
+            probe: false,
             symbols,
             clock,
             venue,
         })
+    }
+
+    /// Latency probe mode (`odex run --latency-probe`): the model still
+    /// runs on every event, but its target is replaced by
+    /// [`PROBE_FRACTION`] when the position is flat and zero otherwise, so
+    /// every event with nothing in flight causes exactly one order.
+    pub fn set_probe(&mut self, on: bool) {
+        self.probe = on;
     }
 
     /// The venue.
@@ -299,7 +313,10 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         if !slot.predictor.observe(&obs) {
             self.counters.bad_observation += 1;
         }
-        let fraction = slot.predictor.target_fraction();
+        let mut fraction = slot.predictor.target_fraction();
+        if self.probe {
+            fraction = if self.portfolio.position(symbol).qty.is_positive() { 0.0 } else { PROBE_FRACTION };
+        }
         let t1 = self.clock.monotonic();
         record(&mut self.timings.model, t1.saturating_sub(t0).0);
         self.act(symbol, fraction, t1);
@@ -706,6 +723,50 @@ mod tests {
         e.on_target(SymbolId(0), 0.01);
         assert!(e.venue().sent().is_empty(), "{:?}", e.venue().sent());
         assert_eq!(e.journal().pushed(), 3);
+    }
+
+    #[test]
+    fn probe_mode_orders_on_every_event_with_nothing_in_flight() {
+        let mut plain = engine();
+        book(&mut plain, "50000", "50000.02");
+        assert!(plain.venue().sent().is_empty(), "a cold model wants nothing: {:?}", plain.venue().sent());
+
+        let mut e = engine();
+        e.set_probe(true);
+        for round in 0..3 {
+            book(&mut e, "50000", "50000.02");
+            let sent: Vec<Sent> = e.venue_mut().drain().collect();
+            let [Sent::Place(req)] = sent.as_slice() else { panic!("round {round}: {sent:?}") };
+            assert_eq!(req.side, Side::Buy);
+            // in flight: the next event waits for the exchange
+            book(&mut e, "50000", "50000.02");
+            assert!(e.venue().sent().is_empty(), "round {round}: {:?}", e.venue().sent());
+            // the exchange lets it expire (as odex-sim's probe venue does)
+            for (exec_type, status) in [(ExecType::New, OrderStatus::New), (ExecType::Expired, OrderStatus::Expired)] {
+                e.on_execution(&ExecutionReport {
+                    symbol: SymbolId(0),
+                    client_id: req.client_id,
+                    order_id: round + 1,
+                    side: Side::Buy,
+                    kind: req.kind,
+                    exec_type,
+                    status,
+                    qty: req.qty,
+                    price: req.price.unwrap_or(Price::ZERO),
+                    last_qty: Qty::ZERO,
+                    last_price: Price::ZERO,
+                    cum_qty: Qty::ZERO,
+                    cum_quote: Amount::ZERO,
+                    commission: Amount::ZERO,
+                    fee_in_base: false,
+                    maker: false,
+                    trade_id: 0,
+                    time: Nanos(0),
+                    reject_code: 0,
+                });
+            }
+        }
+        assert_eq!(e.counters().illegal_reports, 0);
     }
 
     #[test]

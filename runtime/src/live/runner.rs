@@ -59,6 +59,8 @@ pub struct RunOptions {
     pub summary_json: Option<PathBuf>,
     /// Print a progress line this often.
     pub progress_every: Option<Duration>,
+    /// Latency probe: every market event causes one order (see `Engine::set_probe`).
+    pub latency_probe: bool,
 }
 
 /// Why `odex run` stopped with an error.
@@ -1098,6 +1100,9 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
         if t.phase == Phase::Starting {
             if t.ready() {
                 t.start_trading()?;
+                if let Some(engine) = t.engine.as_mut() {
+                    engine.set_probe(opts.latency_probe);
+                }
                 trading_since = now;
                 log(format_args!("trading ({} journal records replayed)", journal_replayed));
                 for d in &t.discrepancies {

@@ -177,6 +177,8 @@ pub struct SimConfig {
     pub loop_data: bool,
     /// Serve TLS with a generated certificate; its CA is written here as PEM.
     pub tls_ca_out: Option<PathBuf>,
+    /// Run the wire-to-wire latency probe instead of the paced replay.
+    pub probe: Option<super::probe::ProbeConfig>,
 }
 
 impl Default for SimConfig {
@@ -203,6 +205,7 @@ impl Default for SimConfig {
             ledger_out: None,
             loop_data: true,
             tls_ca_out: None,
+            probe: None,
         }
     }
 }

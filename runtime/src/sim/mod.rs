@@ -11,7 +11,9 @@
 //! - REST `/api/v3/{ping,time,exchangeInfo,klines,depth,ticker/bookTicker}`
 //!   and `/sim/ledger` ([`rest`]);
 //! - fault injection ([`Faults`]) and a JSON ledger of orders, fills and balances;
-//! - optional TLS with a generated certificate ([`tls`]).
+//! - optional TLS with a generated certificate ([`tls`]);
+//! - a wire-to-wire latency probe: one tick at a time, the time to the
+//!   client's order measured on the venue's clock ([`probe`]).
 //!
 //! [`venue_adapter`] implements [`SimExchange`] over the venue model (the
 //! backtester's matching, fees, slippage and queue model);
@@ -28,6 +30,7 @@ pub mod exchange;
 pub mod feed;
 pub mod http;
 pub mod market;
+pub mod probe;
 pub mod rest;
 pub mod server;
 pub mod state;
@@ -37,5 +40,6 @@ pub mod venue_adapter;
 pub use config::{ApiKey, Faults, KeySecret, SimConfig, SymbolSpec};
 pub use exchange::{ApiError, SimExchange, TouchExchange};
 pub use feed::{FeedSource, KlineCsv, KlineRow, Process, Synthetic, SyntheticParams};
+pub use probe::{Probe, ProbeConfig, ProbeExchange, ProbeSummary};
 pub use server::{Server, SimError, SimStats};
 pub use state::SimState;

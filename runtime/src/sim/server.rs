@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::clock::Clock;
 use crate::net::{MessageKind, OP_PING, OP_TEXT, WsCodec, WsEvent};
+use odex_shared::market::Nanos;
 
 use super::api::{self, Session};
 use super::auth::Window;
@@ -31,6 +32,7 @@ use super::exchange::{SimExchange, UserEvent};
 use super::feed::{KlineRow, TICKS_PER_BAR};
 use super::http::{self, HttpError};
 use super::market::{Market, dec8, known_stream_suffix};
+use super::probe::{Probe, ProbeAction};
 use super::rest;
 use super::state::SimState;
 use super::tls::{SimStream, self_signed};
@@ -46,6 +48,8 @@ const MAX_STREAMS: usize = 1024;
 const LISTENER: Token = Token(0);
 /// Incoming messages per second a market-stream connection may send.
 const MAX_CONTROL_PER_SECOND: u32 = 5;
+/// What marks a WebSocket API request as an order for the latency probe.
+const ORDER_PLACE: &[u8] = b"\"order.place\"";
 
 /// Failures that stop the server.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +124,9 @@ pub struct Server<E, C> {
     last_ping_ms: u64,
     stats: SimStats,
     tls: Option<Arc<rustls::ServerConfig>>,
+    probe: Option<Probe>,
+    /// Monotonic time of the last socket read that returned websocket bytes (probe only).
+    last_read: Nanos,
 }
 
 impl<E: SimExchange, C: Clock> Server<E, C> {
@@ -143,6 +150,7 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let addr = listener.local_addr()?;
         let tls = config.tls_ca_out.as_deref().map(self_signed).transpose()?;
+        let probe = config.probe.clone().map(Probe::new).transpose().map_err(SimError::Config)?;
         let markets: Vec<Market> = config
             .symbols
             .iter()
@@ -171,6 +179,8 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
             last_ping_ms: now_mono,
             stats: SimStats::default(),
             tls,
+            probe,
+            last_read: Nanos(0),
         };
         for i in 0..n {
             server.tick(i);
@@ -214,8 +224,13 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
             }
             // as fast as possible means not sleeping while data is left
             let feeding = self.cursors.iter().any(|c| c.0 != usize::MAX) && self.frozen_until_ms.is_none();
-            let timeout =
-                if self.state.config.speed == 0.0 && feeding { Duration::ZERO } else { Duration::from_millis(5) };
+            let timeout = if self.probe.is_some() {
+                Duration::from_millis(1)
+            } else if self.state.config.speed == 0.0 && feeding {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(5)
+            };
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -228,11 +243,16 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
                     self.on_readable(event.token().0 - 1);
                 }
             }
-            self.pump_market();
+            if self.probe.is_none() {
+                self.pump_market();
+            }
             self.flush_delayed();
             self.pings();
             self.deliver_user_events();
             self.flush_all();
+            if self.probe.is_some() && self.probe_step()? {
+                break;
+            }
         }
         self.shutdown();
         Ok(())
@@ -330,7 +350,12 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
                         eof = true;
                         break;
                     }
-                    Ok(n) => ws.rx_filled(n),
+                    Ok(n) => {
+                        ws.rx_filled(n);
+                        if self.probe.is_some() {
+                            self.last_read = self.clock.monotonic();
+                        }
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => {
@@ -501,6 +526,12 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
 
     fn on_text(&mut self, idx: usize, text: &[u8]) {
         let now_ms = self.now_ms();
+        if let Some(probe) = self.probe.as_mut()
+            && matches!(self.conns.get(idx), Some(Some(Conn { phase: Phase::Api(_), .. })))
+            && text.windows(ORDER_PLACE.len()).any(|w| w == ORDER_PLACE)
+        {
+            probe.order(self.last_read);
+        }
         let mut next_sub = self.next_sub;
         let reply = {
             let Some(Some(conn)) = self.conns.get_mut(idx) else { return };
@@ -551,6 +582,39 @@ impl<E: SimExchange, C: Clock> Server<E, C> {
             conn.abort_when_flushed = true;
         }
         true
+    }
+
+    /// The latency probe's turn (after every poll): sends the next tick of
+    /// the first symbol when it is due, sleeping for gaps under a
+    /// millisecond (finer than the poll timeout); writes the summary and
+    /// returns true when the probe is over.
+    fn probe_step(&mut self) -> Result<bool, SimError> {
+        loop {
+            let now = self.clock.monotonic();
+            let Some(probe) = self.probe.as_mut() else { return Ok(false) };
+            match probe.next(now) {
+                ProbeAction::Poll => return Ok(false),
+                ProbeAction::WaitUntil(due) => {
+                    let gap = due.saturating_sub(now).0.min(1_000_000);
+                    std::thread::sleep(Duration::from_nanos(gap));
+                }
+                ProbeAction::Tick => {
+                    self.tick(0);
+                    let sent = self.clock.monotonic();
+                    if let Some(probe) = self.probe.as_mut() {
+                        probe.sent(sent);
+                    }
+                    self.flush_all();
+                    return Ok(false);
+                }
+                ProbeAction::Finish => {
+                    let text = serde_json::to_string_pretty(&probe.summary())
+                        .map_err(|e| SimError::Config(format!("probe summary: {e}")))?;
+                    std::fs::write(&probe.config().out, text)?;
+                    return Ok(true);
+                }
+            }
+        }
     }
 
     /// Replays the ticks that are due.
