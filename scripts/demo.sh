@@ -43,6 +43,10 @@ $ODEX model inspect "$OUT/models/demo.odex"
 step "backtest out of sample (held-out synthetic data, 10 bps fees, 1 bp slippage, 1 ms latency)"
 $ODEX backtest --model "$OUT/models/demo.odex" --data "$OUT/data/test.csv" --out "$OUT/backtest-synthetic"
 
+step "the same held-out data traded by the oracle (it knows the true OU parameters; same sizing, horizon, fees)"
+$ODEX backtest --model "$OUT/models/demo.odex" --oracle "$OUT/data/test.json" --data "$OUT/data/test.csv" \
+    --out "$OUT/backtest-oracle"
+
 DATA=../shared/data/binance/klines
 if [ -f "$DATA/ETHUSDT-1m-2022-08-14.csv" ]; then
     step "backtest on the real ETHUSDT archive (2022-08-14 and -15) with the same model"
@@ -136,7 +140,7 @@ print(f"model        {out}/models/demo.odex  (card: {out}/models/demo.json)")
 print(f"  trained {card['epochs_run']} epochs (best {card['best_epoch']}), seed {card['seed']}, device {card['device']}")
 for m in card["metrics"]:
     print(f"  {m['part']:<11} MSE {m['mse']:.4f}  hit rate {m['hit_rate']:.3f}  correlation {m['correlation']:.3f}  ({m['windows']} windows)")
-for name in ("backtest-synthetic", "backtest-ethusdt"):
+for name in ("backtest-synthetic", "backtest-oracle", "backtest-ethusdt"):
     p = out / name / "summary.json"
     if not p.exists():
         continue
@@ -157,5 +161,10 @@ for mode in ("paper", "live"):
           f"p99.9 {us('tick_to_order_p999_ns'):.1f} us, max {us('tick_to_order_max_ns'):.1f} us "
           f"({s['tick_to_order_count']} orders); hot-path allocations {s['hot_path_allocations']}; "
           f"peak RSS {s['peak_rss_kib'] / 1024:.1f} MiB; journal {s['journal']}")
+model_bt, oracle_bt = out / "backtest-synthetic/summary.json", out / "backtest-oracle/summary.json"
+if model_bt.exists() and oracle_bt.exists():
+    ms = json.loads(model_bt.read_text())["strategy"]["sharpe"]
+    os_ = json.loads(oracle_bt.read_text())["strategy"]["sharpe"]
+    print(f"model vs oracle out of sample after fees: Sharpe {ms:.2f} / {os_:.2f} = {100 * ms / os_:.0f}% of the oracle's")
 print(f"reports      {out}/reports/demo/ (loss, trajectories, returns: SVG + CSV)")
 PY

@@ -202,13 +202,45 @@ struct BacktestArgs {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Trade the oracle instead of the model: the mean-reversion strategy
+    /// that knows the true OU parameters, read from an `odex-train synth`
+    /// sidecar (`data.json`); it uses --model's sizing and horizon, so the
+    /// two are comparable.
+    #[arg(long)]
+    oracle: Option<PathBuf>,
+}
+
+/// The true OU parameters of an `odex-train synth` sidecar.
+fn oracle_params(path: &std::path::Path) -> Result<odex_runtime::backtest::OuParams> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("--oracle {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("--oracle {}: not JSON", path.display()))?;
+    let p = &v["spec"]["process"];
+    if p["kind"] != "ou" {
+        bail!("--oracle {}: spec.process.kind is {}, the oracle needs \"ou\"", path.display(), p["kind"]);
+    }
+    let num = |k: &str| {
+        p[k].as_f64().ok_or_else(|| anyhow::anyhow!("--oracle {}: spec.process.{k} is not a number", path.display()))
+    };
+    Ok(odex_runtime::backtest::OuParams { kappa: num("kappa")?, mu: num("mu")?, sigma: num("sigma")? })
 }
 
 fn backtest(args: BacktestArgs) -> Result<()> {
     use odex_runtime::backtest::{self, BacktestConfig, DataSource, Execution, SignalConfig};
     use odex_runtime::venue::{FixedFees, LatencySpec, Slippage};
 
-    let mut cfg = BacktestConfig::new(DataSource::Klines(args.data), SignalConfig::Model(args.model), args.out);
+    // the oracle trades with the model's sizing and horizon, so the two compare
+    let (signal, sizing) = match &args.oracle {
+        None => (SignalConfig::Model(args.model.clone()), None),
+        Some(sidecar) => {
+            let params = oracle_params(sidecar)?;
+            let (_, model) = read_model(&args.model)?;
+            let horizon = model.spec.dt * f64::from(model.spec.horizon_steps);
+            (SignalConfig::Oracle { params, horizon }, Some(model.spec.sizing))
+        }
+    };
+    let mut cfg = BacktestConfig::new(DataSource::Klines(args.data), signal, args.out);
+    cfg.sizing = sizing;
     cfg.fees = FixedFees::parse(&args.fees).map_err(|e| anyhow::anyhow!("--fees {}: {e}", args.fees))?;
     cfg.slippage = Slippage::parse(&args.slippage).map_err(|e| anyhow::anyhow!("--slippage {}: {e}", args.slippage))?;
     cfg.order_latency =

@@ -186,3 +186,64 @@ fn bad_inputs_are_named() {
     assert_eq!(backtest::run(&c).unwrap_err().to_string(), "backtest config `min_rebalance`: must be in [0, 1)");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn cli_oracle_reads_a_synth_sidecar_and_trades_with_the_model_sizing() {
+    let dir = out_dir("cli-oracle");
+    std::fs::create_dir_all(&dir).unwrap();
+    // an OU log-price series in the generic OHLCV layout, as odex-train synth writes it
+    let (kappa, mu, sigma) = (0.05f64, 2000f64.ln(), 0.003f64);
+    let mut x = mu + 0.02;
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut csv = String::from("timestamp,open,high,low,close,volume\n");
+    for i in 0..4000u64 {
+        // two uniforms -> one normal (Box-Muller)
+        let mut u = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (u1, u2) = (u().max(1e-12), u());
+        let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        let open = x.exp();
+        x += kappa * (mu - x) + sigma * z;
+        let close = x.exp();
+        let (hi, lo) = (open.max(close) * 1.0002, open.min(close) * 0.9998);
+        csv.push_str(&format!("{},{open:.2},{hi:.2},{lo:.2},{close:.2},500\n", 1_600_000_000_000 + i * 60_000));
+    }
+    let data = dir.join("ou.csv");
+    std::fs::write(&data, csv).unwrap();
+    let sidecar = dir.join("ou.json");
+    let meta = serde_json::json!({"spec": {"process": {"kind": "ou", "kappa": kappa, "mu": mu, "sigma": sigma}}});
+    std::fs::write(&sidecar, meta.to_string()).unwrap();
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/default.odex");
+    let run = |sidecar: &std::path::Path, out: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_odex"))
+            .args(["backtest", "--model"])
+            .arg(&model)
+            .arg("--oracle")
+            .arg(sidecar)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(dir.join(out))
+            .output()
+            .unwrap()
+    };
+    let out = run(&sidecar, "oracle");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("oracle/summary.json")).unwrap()).unwrap();
+    assert!(s["signal"].as_str().unwrap().contains("oracle"), "{s}");
+    assert!(s["fills"].as_u64().unwrap() > 20, "{s}");
+    assert!(s["strategy"]["sharpe"].as_f64().unwrap() > 0.0, "the oracle loses on its own process: {s}");
+
+    let gbm = dir.join("gbm.json");
+    std::fs::write(&gbm, r#"{"spec":{"process":{"kind":"gbm","drift":0.0,"sigma":0.01}}}"#).unwrap();
+    let out = run(&gbm, "gbm");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gbm.json") && err.contains("needs \"ou\""), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
