@@ -45,10 +45,11 @@ impl Drop for Sim {
     }
 }
 
-fn start_sim(seed: u64) -> Sim {
+fn start_sim(seed: u64, bars: &str, faults: &[&str]) -> Sim {
     let mut child = Command::new(env!("CARGO_BIN_EXE_odex-sim"))
-        .args(["--port", "0", "--doc-example-key", "--duration", "60", "--bars", BARS, "--speed", SPEED, "--no-loop"])
+        .args(["--port", "0", "--doc-example-key", "--duration", "60", "--bars", bars, "--speed", SPEED, "--no-loop"])
         .args(["--seed", &seed.to_string(), "--balance", "USDT=10000", "--balance", "ETH=0"])
+        .args(faults)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -174,6 +175,39 @@ fn wait_frozen(port: u16) {
     }
 }
 
+/// The venue's ETH holding and open client order ids (sorted).
+fn venue_state(port: u16) -> (Amount, Vec<String>) {
+    let account = venue_get(port, "/api/v3/account");
+    let eth = account["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["asset"] == "ETH")
+        .map(|b| {
+            Amount::parse(b["free"].as_str().unwrap())
+                .unwrap()
+                .saturating_add(Amount::parse(b["locked"].as_str().unwrap()).unwrap())
+        })
+        .unwrap_or(Amount::ZERO);
+    let mut open: Vec<String> = venue_get(port, "/api/v3/openOrders")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["clientOrderId"].as_str().unwrap().to_string())
+        .collect();
+    open.sort();
+    (eth, open)
+}
+
+/// odex's position and open client order ids (sorted) from its summary.
+fn odex_state(s: &Value) -> (Amount, Vec<String>) {
+    let position = Amount::parse(s["positions"][0][1].as_str().unwrap()).unwrap();
+    let mut open: Vec<String> =
+        s["open_order_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    open.sort();
+    (position, open)
+}
+
 struct Rng(u64);
 
 impl Rng {
@@ -204,7 +238,7 @@ fn sigkill_at_random_points_then_restart_matches_the_venue_20_times() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let (mut total_fills, mut rounds_with_open_orders, mut rounds_with_position) = (0u64, 0, 0);
     for round in 0..ROUNDS {
-        let sim = start_sim(round as u64 + 1);
+        let sim = start_sim(round as u64 + 1, BARS, &[]);
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), sim.port);
 
@@ -229,36 +263,12 @@ fn sigkill_at_random_points_then_restart_matches_the_venue_20_times() {
         let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
         assert_eq!(s["market_events"], 0, "round {round}: the venue still moved while odex restarted");
 
-        // the venue's ledger
-        let account = venue_get(sim.port, "/api/v3/account");
-        let eth = account["balances"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["asset"] == "ETH")
-            .map(|b| {
-                Amount::parse(b["free"].as_str().unwrap())
-                    .unwrap()
-                    .saturating_add(Amount::parse(b["locked"].as_str().unwrap()).unwrap())
-            })
-            .unwrap_or(Amount::ZERO);
-        let mut venue_open: Vec<String> = venue_get(sim.port, "/api/v3/openOrders")
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["clientOrderId"].as_str().unwrap().to_string())
-            .collect();
-        venue_open.sort();
-
-        // odex's view after the restart
-        let position = s["positions"][0][1].as_str().unwrap();
-        let mut odex_open: Vec<String> =
-            s["open_order_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-        odex_open.sort();
+        // the venue's ledger against odex's view after the restart
+        let (eth, venue_open) = venue_state(sim.port);
+        let (position, odex_open) = odex_state(&s);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
-            Amount::parse(position).unwrap(),
-            eth,
+            position, eth,
             "round {round} (killed after {kill_after:?}): odex position {position} but the venue holds {eth} ETH\n{stderr}"
         );
         assert_eq!(odex_open, venue_open, "round {round} (killed after {kill_after:?}): open orders differ\n{stderr}");
@@ -286,5 +296,36 @@ fn sigkill_at_random_points_then_restart_matches_the_venue_20_times() {
     assert!(rounds_with_position > 0, "no crash left a position behind");
     eprintln!(
         "{ROUNDS} rounds: {total_fills} fills replayed, {rounds_with_open_orders} with open orders, {rounds_with_position} holding a position"
+    );
+}
+
+#[test]
+fn rejects_unknown_outcomes_and_dropped_links_leave_odex_consistent_with_the_venue() {
+    // every 7th order refused, every 5th placed but answered 503 (outcome
+    // unknown), every websocket link dropped after 150 messages
+    let faults = ["--reject-every", "7", "--error-5xx-every", "5", "--drop-after", "150"];
+    let sim = start_sim(42, "60", &faults);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), sim.port);
+    let summary_path = dir.path().join("summary.json");
+    // 6 s of market data, then the venue stands still; odex keeps running
+    // long enough to resolve what is in flight
+    let out = odex(&cfg, &["--duration", "9s", "--summary-json", summary_path.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    wait_frozen(sim.port);
+    let (eth, venue_open) = venue_state(sim.port);
+    let (position, odex_open) = odex_state(&s);
+    assert_eq!(position, eth, "odex position {position}, venue {eth} ETH\n{s}\n{stderr}");
+    assert_eq!(odex_open, venue_open, "{s}\n{stderr}");
+    assert!(s["rejects"].as_u64().unwrap() > 0, "no order was refused: {s}");
+    assert!(s["unknown_outcomes"].as_u64().unwrap() > 0, "no 5xx answer was resolved: {s}");
+    assert!(s["fills"].as_u64().unwrap() > 0, "{s}");
+    assert!(stderr.contains("Reconnecting"), "no link was dropped: {stderr}");
+    assert_eq!(s["hot_path_allocations"], 0, "{s}");
+    eprintln!(
+        "{} orders, {} fills, {} refused, {} unknown outcomes resolved; position {position}, open {odex_open:?}",
+        s["orders"], s["fills"], s["rejects"], s["unknown_outcomes"]
     );
 }

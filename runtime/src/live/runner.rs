@@ -104,6 +104,8 @@ pub struct RunSummary {
     pub fills: u64,
     /// Orders the exchange refused.
     pub rejects: u64,
+    /// Requests whose outcome was unknown (5xx or time-out), resolved by `order.status`.
+    pub unknown_outcomes: u64,
     /// Intents the risk layer refused.
     pub refusals: u64,
     /// The refusals by reason.
@@ -1276,6 +1278,7 @@ fn summarize(t: &mut Trader, seconds: f64, journal_replayed: u64) -> RunSummary 
         s.orders = c.placed;
         s.cancels = c.cancels;
         s.fills = c.fills;
+        s.unknown_outcomes = c.unknown;
         s.market_events = engine.counters().events;
         s.open_orders = engine.orders().open_count() as u64;
         s.open_order_ids = engine.orders().open_orders().map(|o| o.req.client_id.as_str().to_string()).collect();
