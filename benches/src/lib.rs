@@ -8,6 +8,7 @@
 //! [`latency`] is the wire-to-wire latency harness (`latency_harness`).
 
 pub mod latency;
+pub mod tick_path;
 
 use odex_shared::features::{FeatureKind, FeatureSpec};
 use odex_shared::integrator::Method;
