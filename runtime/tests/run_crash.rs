@@ -12,148 +12,54 @@
 //! exchange (`openOrders.status`, `order.status` for what the journal
 //! holds open, `account.status`), and reports what it believes at exit.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod against_sim;
+
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use against_sim::{Sim, config_text, free_port, http, odex_run, set, venue_get, write_config};
 use odex_runtime::clock::{Clock, SystemClock};
-
-use hmac::{Hmac, Mac};
 use odex_shared::market::Amount;
 use serde_json::Value;
-use sha2::Sha256;
 
-const DOC_KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
-const DOC_SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
 const ROUNDS: usize = 20;
 /// 25 one-minute bars at 600x: 2.5 s of market data per round.
 const BARS: &str = "25";
-const SPEED: &str = "600";
 
-struct Sim {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// A simulator whose market data stops after `bars` bars at 600x.
 fn start_sim(seed: u64, bars: &str, faults: &[&str]) -> Sim {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_odex-sim"))
-        .args(["--port", "0", "--doc-example-key", "--duration", "60", "--bars", bars, "--speed", SPEED, "--no-loop"])
-        .args(["--seed", &seed.to_string(), "--balance", "USDT=10000", "--balance", "ETH=0"])
-        .args(faults)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("odex-sim starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port = line.trim().rsplit(':').next().unwrap().parse().unwrap();
-    Sim { child, port }
+    let seed = seed.to_string();
+    let mut args = vec!["--duration", "60", "--bars", bars, "--speed", "600", "--no-loop", "--seed", &seed];
+    args.extend(["--balance", "USDT=10000", "--balance", "ETH=0"]);
+    args.extend(faults);
+    against_sim::start_sim(&args)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
+/// Live mode, passive orders that rest, a journal without fsync (a killed
+/// process loses nothing the kernel already has), no cancel on exit.
 fn config(dir: &Path, port: u16) -> PathBuf {
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default.odex");
-    let text = format!(
-        r#"mode = "live"
-[endpoints]
-market_stream = "ws://127.0.0.1:{port}/stream"
-ws_api = "ws://127.0.0.1:{port}/ws-api/v3"
-rest = "http://127.0.0.1:{port}"
-allow_plain_loopback = true
-[[symbols]]
-name = "ETHUSDT"
-base = "ETH"
-quote = "USDT"
-[model]
-file = "{model}"
-[keys]
-kind = "hmac"
-api_key_env = "ODEX_TEST_KEY"
-secret_env = "ODEX_TEST_SECRET"
-[risk]
-capital = "10000"
-max_position = "2"
-max_notional = "8000"
-max_orders_per_sec = 20.0
-order_burst = 10
-max_open_orders = 4
-price_band_bps = 50
-stop_loss_bps = 200
-take_profit_bps = 400
-drawdown_reduce_bps = 500
-drawdown_halt_bps = 1000
-stale_data_ms = 5000
-[orders]
-type = "limit"
-price_offset_ticks = 5
-requote_ticks = 20
-timeout_ms = 1000
-client_id_prefix = "odx"
-[journal]
-path = "crash.journal"
-fsync = "never"
-[metrics]
-listen = "127.0.0.1:{metrics}"
-[lifecycle]
-cancel_on_exit = false
-"#,
-        model = model.display(),
-        metrics = free_port()
-    );
-    let path = dir.join("crash.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let mut text = config_text("live", port, free_port(), "[lifecycle]\ncancel_on_exit = false\n");
+    for (from, to) in [
+        ("max_orders_per_sec = 5.0", "max_orders_per_sec = 20.0"),
+        ("order_burst = 5", "order_burst = 10"),
+        ("timeout_ms = 3000", "timeout_ms = 1000\nprice_offset_ticks = 5\nrequote_ticks = 20"),
+        ("fsync = \"interval\"\nfsync_interval_ms = 50", "fsync = \"never\""),
+    ] {
+        text = set(&text, from, to);
+    }
+    write_config(dir, "live", &text)
 }
 
-fn odex(cfg: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_odex"));
-    c.args(["run", "--config", cfg.to_str().unwrap()])
-        .args(extra)
-        .env("ODEX_TEST_KEY", DOC_KEY)
-        .env("ODEX_TEST_SECRET", DOC_SECRET);
-    c
-}
-
-/// A signed REST GET against the simulator (its own ledger, not odex's).
-fn venue_get(port: u16, path: &str) -> Value {
-    let ts = SystemClock::new().wall().as_millis();
-    let query = format!("timestamp={ts}");
-    let mut mac = Hmac::<Sha256>::new_from_slice(DOC_SECRET.as_bytes()).unwrap();
-    mac.update(query.as_bytes());
-    let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path}?{query}&signature={sig} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-MBX-APIKEY: {DOC_KEY}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or_else(|| panic!("no body: {out}"));
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+fn odex(cfg: &Path, args: &[&str]) -> Command {
+    odex_run(cfg, args)
 }
 
 fn last_update_id(port: u16) -> u64 {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET /api/v3/depth?symbol=ETHUSDT&limit=5 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    let out =
+        http(port, "GET /api/v3/depth?symbol=ETHUSDT&limit=5 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     let body = out.split("\r\n\r\n").nth(1).unwrap_or("{}");
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     v["lastUpdateId"].as_u64().unwrap_or_else(|| panic!("no lastUpdateId: {out}"))

@@ -2,122 +2,32 @@
 //! over loopback sockets, in paper and in live mode; SIGTERM stops it
 //! cleanly; bad inputs stop it before it connects anywhere.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod against_sim;
+
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use against_sim::{config_text, free_port, http, model, start_sim, write_config};
 use odex_runtime::clock::{Clock, SystemClock};
-
 use serde_json::Value;
 
-/// The Binance documentation's example HMAC key pair (odex-sim's `--doc-example-key`).
-const DOC_KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
-const DOC_SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
-
-struct Sim {
-    child: Child,
-    port: u16,
+/// A config for `mode` against `port` in `dir`.
+fn config(dir: &Path, mode: &str, port: u16, metrics: u16, extra: &str) -> std::path::PathBuf {
+    write_config(dir, mode, &config_text(mode, port, metrics, extra))
 }
 
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim(extra: &[&str]) -> Sim {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_odex-sim"))
-        .args(["--port", "0", "--doc-example-key", "--duration", "120"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("odex-sim starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port = line.trim().rsplit(':').next().unwrap().parse().expect("odex-sim prints its port");
-    Sim { child, port }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default.odex")
-}
-
-/// A config for `mode` against `port`, journal and model in `dir`.
-fn config(dir: &Path, mode: &str, port: u16, metrics: u16, extra: &str) -> PathBuf {
-    let keys = if mode == "live" {
-        "[keys]\nkind = \"hmac\"\napi_key_env = \"ODEX_TEST_KEY\"\nsecret_env = \"ODEX_TEST_SECRET\"\n"
-    } else {
-        ""
-    };
-    let text = format!(
-        r#"mode = "{mode}"
-[endpoints]
-market_stream = "ws://127.0.0.1:{port}/stream"
-ws_api = "ws://127.0.0.1:{port}/ws-api/v3"
-rest = "http://127.0.0.1:{port}"
-allow_plain_loopback = true
-[[symbols]]
-name = "ETHUSDT"
-base = "ETH"
-quote = "USDT"
-[model]
-file = "{model}"
-{keys}[risk]
-capital = "10000"
-max_position = "2"
-max_notional = "8000"
-max_orders_per_sec = 5.0
-order_burst = 5
-max_open_orders = 4
-price_band_bps = 50
-stop_loss_bps = 200
-take_profit_bps = 400
-drawdown_reduce_bps = 500
-drawdown_halt_bps = 1000
-stale_data_ms = 5000
-[orders]
-type = "limit"
-timeout_ms = 3000
-client_id_prefix = "odx"
-[journal]
-path = "{mode}.journal"
-fsync = "interval"
-fsync_interval_ms = 50
-[metrics]
-listen = "127.0.0.1:{metrics}"
-{extra}"#,
-        model = model().display()
-    );
-    let path = dir.join(format!("{mode}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
+/// `odex ARGS` with the test keys in its environment.
 fn odex(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_odex"));
-    c.args(args).env("ODEX_TEST_KEY", DOC_KEY).env("ODEX_TEST_SECRET", DOC_SECRET);
+    c.args(args).env("ODEX_TEST_KEY", against_sim::DOC_KEY).env("ODEX_TEST_SECRET", against_sim::DOC_SECRET);
     c
 }
 
 fn summary(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("summary written")).unwrap()
-}
-
-fn http(port: u16, request: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 /// Polls `GET /metrics` until `pred` holds or `limit` passes.
@@ -161,7 +71,7 @@ fn check_traded(s: &Value, mode: &str) {
 
 #[test]
 fn paper_mode_trades_on_live_data_with_venue_model_fills() {
-    let sim = start_sim(&["--speed", "600"]);
+    let sim = start_sim(&["--speed", "600", "--duration", "120"]);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "paper", sim.port, free_port(), "");
     let out_json = dir.path().join("summary.json");
@@ -180,7 +90,7 @@ fn paper_mode_trades_on_live_data_with_venue_model_fills() {
 
 #[test]
 fn live_mode_trades_over_the_websocket_api_and_stops_cleanly_on_sigterm() {
-    let sim = start_sim(&["--speed", "600"]);
+    let sim = start_sim(&["--speed", "600", "--duration", "120"]);
     let dir = tempfile::tempdir().unwrap();
     let metrics = free_port();
     let cfg = config(dir.path(), "live", sim.port, metrics, "");
@@ -215,7 +125,7 @@ fn live_mode_trades_over_the_websocket_api_and_stops_cleanly_on_sigterm() {
 
 #[test]
 fn kill_switch_post_stops_new_exposure() {
-    let sim = start_sim(&["--speed", "600"]);
+    let sim = start_sim(&["--speed", "600", "--duration", "120"]);
     let dir = tempfile::tempdir().unwrap();
     let metrics = free_port();
     let cfg = config(dir.path(), "paper", sim.port, metrics, "");
