@@ -15,7 +15,7 @@ use odex_runtime::binance::sign::{HmacSigner, Signer};
 use odex_runtime::clock::{Clock, SystemClock};
 use odex_runtime::config::{FsyncPolicy, RawConfig};
 use odex_runtime::engine::{Engine, JournalWriter, KillSwitch, RateLimit, RateLimitKind, TrackedOrder};
-use odex_runtime::filters::{LotSize, PriceFilter, SymbolFilters};
+use odex_runtime::filters::SymbolFilters;
 use odex_runtime::live::wire::{self, SymbolTable};
 use odex_runtime::live::ws_venue::{Credentials, WsApiVenue};
 use odex_runtime::net::{OP_TEXT, WsCodec};
@@ -130,19 +130,7 @@ pub struct PathRun {
 #[allow(clippy::missing_panics_doc, clippy::unwrap_used, clippy::expect_used)]
 pub fn run(ticks: u64) -> PathRun {
     let cfg = RawConfig::parse(CONFIG).expect("config parses").validate(None).expect("config is valid");
-    let filters = SymbolFilters {
-        price: Some(PriceFilter {
-            min_price: Price::parse("0.01").unwrap(),
-            max_price: Price::ZERO,
-            tick_size: Price::parse("0.01").unwrap(),
-        }),
-        lot: Some(LotSize {
-            min_qty: Qty::parse("0.0001").unwrap(),
-            max_qty: Qty::ZERO,
-            step_size: Qty::parse("0.0001").unwrap(),
-        }),
-        ..SymbolFilters::default()
-    };
+    let filters = SymbolFilters::tick_step(Price::parse("0.01").unwrap(), Qty::parse("0.0001").unwrap());
     let symbols = SymbolTable::new([("ETHUSDT", "ETH")], "USDT");
     let signer = Signer::Hmac(HmacSigner::new(SECRET).unwrap());
     let venue = WsApiVenue::new(

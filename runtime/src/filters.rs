@@ -154,6 +154,18 @@ impl LotSize {
 }
 
 impl SymbolFilters {
+    /// Only a price grid and a lot step: `tick` is the tick size and the
+    /// smallest price, `step` the step size and the smallest quantity, no
+    /// upper bounds and no notional or percent filters (tests, benches and
+    /// synthetic symbols).
+    pub fn tick_step(tick: Price, step: Qty) -> Self {
+        Self {
+            price: Some(PriceFilter { min_price: tick, max_price: Price::ZERO, tick_size: tick }),
+            lot: Some(LotSize { min_qty: step, max_qty: Qty::ZERO, step_size: step }),
+            ..Self::default()
+        }
+    }
+
     /// Checks an order as Binance would. `avg_price` is the symbol's
     /// average price (the reference for market notionals and percent bands);
     /// pass the last mid when no average is known.

@@ -19,7 +19,7 @@ use odex_runtime::clock::{Clock, SimClock, SystemClock};
 use odex_runtime::config::{FsyncPolicy, RawConfig};
 use odex_runtime::engine::{Engine, JournalWriter, KillSwitch, RecordingVenue, RequestKind, Sent};
 use odex_runtime::event::{BookUpdate, MarketData, MarketEvent};
-use odex_runtime::filters::{LotSize, PriceFilter, SymbolFilters};
+use odex_runtime::filters::SymbolFilters;
 use odex_runtime::order::{ExecType, ExecutionReport, OrderRequest, OrderStatus, SymbolId};
 use odex_shared::market::{Amount, BookTop, Nanos, Price, Qty, Side};
 
@@ -258,19 +258,7 @@ fn config() -> (odex_runtime::config::Config, odex_shared::model_file::ModelFile
         .replace("max_orders_per_sec = 5.0", "max_orders_per_sec = 20.0");
     let cfg = RawConfig::parse(&text).unwrap().validate(Some(&dir)).unwrap();
     let model = cfg.load_model().unwrap();
-    let filters = SymbolFilters {
-        price: Some(PriceFilter {
-            min_price: Price::parse("0.01").unwrap(),
-            max_price: Price::ZERO,
-            tick_size: Price::parse("0.01").unwrap(),
-        }),
-        lot: Some(LotSize {
-            min_qty: Qty::parse("0.00001").unwrap(),
-            max_qty: Qty::ZERO,
-            step_size: Qty::parse("0.00001").unwrap(),
-        }),
-        ..SymbolFilters::default()
-    };
+    let filters = SymbolFilters::tick_step(Price::parse("0.01").unwrap(), Qty::parse("0.00001").unwrap());
     (cfg, model, filters)
 }
 

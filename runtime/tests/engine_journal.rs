@@ -10,7 +10,7 @@ use odex_runtime::clock::{Clock, SimClock};
 use odex_runtime::config::{Config, FsyncPolicy, RawConfig};
 use odex_runtime::engine::{Engine, JournalWriter, KillSwitch, OrderState, RecordingVenue, Sent, StopReason, recover};
 use odex_runtime::event::{BookUpdate, MarketData, MarketEvent};
-use odex_runtime::filters::{LotSize, PriceFilter, SymbolFilters};
+use odex_runtime::filters::SymbolFilters;
 use odex_runtime::order::{ClientOrderId, ExecType, ExecutionReport, OrderRequest, OrderStatus, SymbolId};
 use odex_shared::market::{Amount, BookTop, Nanos, Price, Qty, Side};
 use odex_shared::model_file::ModelFile;
@@ -28,19 +28,7 @@ fn setup() -> (Config, ModelFile, SymbolFilters) {
         .replace("vol_target = 0.02", "vol_target = 0.0005");
     let cfg = RawConfig::parse(&text).unwrap().validate(Some(&dir)).unwrap();
     let model = cfg.load_model().unwrap();
-    let filters = SymbolFilters {
-        price: Some(PriceFilter {
-            min_price: Price::parse("0.01").unwrap(),
-            max_price: Price::ZERO,
-            tick_size: Price::parse("0.01").unwrap(),
-        }),
-        lot: Some(LotSize {
-            min_qty: Qty::parse("0.00001").unwrap(),
-            max_qty: Qty::ZERO,
-            step_size: Qty::parse("0.00001").unwrap(),
-        }),
-        ..SymbolFilters::default()
-    };
+    let filters = SymbolFilters::tick_step(Price::parse("0.01").unwrap(), Qty::parse("0.00001").unwrap());
     (cfg, model, filters)
 }
 

@@ -14,7 +14,7 @@ use odex_runtime::clock::{Clock, SimClock};
 use odex_runtime::config::RawConfig;
 use odex_runtime::engine::{Engine, KillSwitch, RecordingVenue, RequestKind, Sent};
 use odex_runtime::event::{BookUpdate, MarketData, MarketEvent};
-use odex_runtime::filters::{LotSize, PriceFilter, SymbolFilters};
+use odex_runtime::filters::SymbolFilters;
 use odex_runtime::order::{ClientOrderId, ExecType, ExecutionReport, OrderRequest, OrderStatus, SymbolId};
 use odex_shared::market::{Amount, BookTop, Nanos, Price, Qty, Side};
 use proptest::prelude::*;
@@ -123,19 +123,7 @@ impl Harness {
             .replace("price_band_bps = 50", "price_band_bps = 100");
         let cfg = RawConfig::parse(&text).unwrap().validate(Some(&dir)).unwrap();
         let model = cfg.load_model().unwrap();
-        let filters = SymbolFilters {
-            price: Some(PriceFilter {
-                min_price: Price::parse("0.01").unwrap(),
-                max_price: Price::ZERO,
-                tick_size: Price::parse("0.01").unwrap(),
-            }),
-            lot: Some(LotSize {
-                min_qty: Qty::parse("0.001").unwrap(),
-                max_qty: Qty::ZERO,
-                step_size: Qty::parse("0.001").unwrap(),
-            }),
-            ..SymbolFilters::default()
-        };
+        let filters = SymbolFilters::tick_step(Price::parse("0.01").unwrap(), Qty::parse("0.001").unwrap());
         let r = cfg.risk.clone();
         let engine = Engine::new(
             &cfg,

@@ -592,7 +592,7 @@ mod tests {
     use crate::config::RawConfig;
     use crate::engine::venue::{RecordingVenue, Sent};
     use crate::event::BookUpdate;
-    use crate::filters::{LotSize, PriceFilter};
+
     use crate::order::{ExecType, OrderStatus};
     use odex_shared::market::Amount;
 
@@ -603,19 +603,7 @@ mod tests {
     }
 
     fn filters() -> SymbolFilters {
-        SymbolFilters {
-            price: Some(PriceFilter {
-                min_price: Price::parse("0.01").unwrap(),
-                max_price: Price::ZERO,
-                tick_size: Price::parse("0.01").unwrap(),
-            }),
-            lot: Some(LotSize {
-                min_qty: Qty::parse("0.001").unwrap(),
-                max_qty: Qty::ZERO,
-                step_size: Qty::parse("0.001").unwrap(),
-            }),
-            ..SymbolFilters::default()
-        }
+        SymbolFilters::tick_step(Price::parse("0.01").unwrap(), Qty::parse("0.001").unwrap())
     }
 
     fn engine() -> Engine<RecordingVenue, SimClock> {
