@@ -31,23 +31,35 @@ pub enum PaperEvent {
     Refused(RequestKind, SymbolId, ClientOrderId),
 }
 
-struct Queue<'a>(&'a mut Vec<PaperEvent>);
+/// Events for the engine, in storage reserved once.
+#[derive(Debug)]
+struct Events {
+    queue: Vec<PaperEvent>,
+    next: usize,
+    lost: u64,
+}
 
-impl ReportSink for Queue<'_> {
-    fn report(&mut self, report: &ExecutionReport) {
-        push(self.0, PaperEvent::Report(*report));
-    }
-
-    fn cancel_rejected(&mut self, reject: &CancelReject) {
-        push(self.0, PaperEvent::Refused(RequestKind::Cancel, reject.symbol, reject.client_id));
+impl Events {
+    /// Pushes within the reserved capacity; beyond it the event is counted
+    /// as lost (the order's time-out then queries its state).
+    fn push(&mut self, e: PaperEvent) {
+        if self.queue.len() < self.queue.capacity() {
+            self.queue.push(e);
+        } else {
+            self.lost += 1;
+        }
     }
 }
 
-/// Pushes within the reserved capacity; counted as lost beyond it (the
-/// order's time-out then queries its state).
-fn push(q: &mut Vec<PaperEvent>, e: PaperEvent) {
-    if q.len() < q.capacity() {
-        q.push(e);
+struct Queue<'a>(&'a mut Events);
+
+impl ReportSink for Queue<'_> {
+    fn report(&mut self, report: &ExecutionReport) {
+        self.0.push(PaperEvent::Report(*report));
+    }
+
+    fn cancel_rejected(&mut self, reject: &CancelReject) {
+        self.0.push(PaperEvent::Refused(RequestKind::Cancel, reject.symbol, reject.client_id));
     }
 }
 
@@ -56,8 +68,7 @@ fn push(q: &mut Vec<PaperEvent>, e: PaperEvent) {
 pub struct PaperVenue {
     venue: Venue,
     clock: SystemClock,
-    events: Vec<PaperEvent>,
-    next: usize,
+    events: Events,
 }
 
 impl PaperVenue {
@@ -97,7 +108,8 @@ impl PaperVenue {
             seed: settings.seed,
             ..VenueConfig::default()
         };
-        Ok(Self { venue: Venue::new(&config)?, clock: SystemClock::new(), events: Vec::with_capacity(4096), next: 0 })
+        let events = Events { queue: Vec::with_capacity(4096), next: 0, lost: 0 };
+        Ok(Self { venue: Venue::new(&config)?, clock: SystemClock::new(), events })
     }
 
     /// The venue model (ledger, open orders).
@@ -127,15 +139,21 @@ impl PaperVenue {
     /// then reused).
     #[inline]
     pub fn pop(&mut self) -> Option<PaperEvent> {
-        let e = self.events.get(self.next).copied();
+        let q = &mut self.events;
+        let e = q.queue.get(q.next).copied();
         match e {
-            Some(_) => self.next += 1,
+            Some(_) => q.next += 1,
             None => {
-                self.events.clear();
-                self.next = 0;
+                q.queue.clear();
+                q.next = 0;
             }
         }
         e
+    }
+
+    /// Events dropped because the queue was full.
+    pub const fn lost(&self) -> u64 {
+        self.events.lost
     }
 }
 
@@ -143,15 +161,15 @@ impl EngineVenue for PaperVenue {
     fn place(&mut self, req: &OrderRequest) {
         let now = self.clock.monotonic();
         match self.venue.submit(*req, now) {
-            Ok(ack) => push(&mut self.events, PaperEvent::Report(ack)),
-            Err(_) => push(&mut self.events, PaperEvent::Refused(RequestKind::Place, req.symbol, req.client_id)),
+            Ok(ack) => self.events.push(PaperEvent::Report(ack)),
+            Err(_) => self.events.push(PaperEvent::Refused(RequestKind::Place, req.symbol, req.client_id)),
         }
     }
 
     fn cancel(&mut self, symbol: SymbolId, client_id: &ClientOrderId) {
         let now = self.clock.monotonic();
         if self.venue.cancel(symbol, OrderRef::Client(*client_id), now).is_err() {
-            push(&mut self.events, PaperEvent::Refused(RequestKind::Cancel, symbol, *client_id));
+            self.events.push(PaperEvent::Refused(RequestKind::Cancel, symbol, *client_id));
         }
     }
 
@@ -161,9 +179,9 @@ impl EngineVenue for PaperVenue {
             Some(o) => {
                 let mut r = o.report(ExecType::New, now);
                 r.exec_type = super::wire::exec_type_of(r.status);
-                push(&mut self.events, PaperEvent::Status(r));
+                self.events.push(PaperEvent::Status(r));
             }
-            None => push(&mut self.events, PaperEvent::Refused(RequestKind::Query, symbol, *client_id)),
+            None => self.events.push(PaperEvent::Refused(RequestKind::Query, symbol, *client_id)),
         }
     }
 }

@@ -112,8 +112,13 @@ pub struct RunSummary {
     pub refusals_by_reason: Vec<(String, u64)>,
     /// Cancels that lost the race with the order's fill or end (`-2011`).
     pub cancel_races: u64,
-    /// Frames that could not be written (API connection down).
+    /// Requests not sent: frames not written (API connection down) and
+    /// failed intents that did not fit the queue back to the engine (each
+    /// order is then resolved by its time-out and `order.status`).
     pub send_failures: u64,
+    /// Paper venue reports dropped because its queue was full (their
+    /// orders were then resolved by time-out and query).
+    pub paper_events_lost: u64,
     /// Realised PnL before fees, quote.
     pub realised_pnl: String,
     /// Unrealised PnL, quote.
@@ -174,11 +179,11 @@ impl std::fmt::Display for RunSummary {
             let parts: Vec<String> = self.refusals_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
             writeln!(f, "  risk refusals by reason: {}", parts.join(", "))?;
         }
-        if self.cancel_races + self.send_failures > 0 {
+        if self.cancel_races + self.send_failures + self.paper_events_lost > 0 {
             writeln!(
                 f,
-                "  cancels that crossed a fill (-2011): {}, frames not sent (API down): {}",
-                self.cancel_races, self.send_failures
+                "  cancels that crossed a fill (-2011): {}, frames not sent (API down): {}, paper reports lost: {}",
+                self.cancel_races, self.send_failures, self.paper_events_lost
             )?;
         }
         writeln!(
@@ -1279,6 +1284,10 @@ fn summarize(t: &mut Trader, seconds: f64, journal_replayed: u64) -> RunSummary 
         s.cancels = c.cancels;
         s.fills = c.fills;
         s.unknown_outcomes = c.unknown;
+        match engine.venue() {
+            ExecVenue::Paper { paper, .. } => s.paper_events_lost = paper.lost(),
+            ExecVenue::Live(v) => s.send_failures += v.failed_overflow(),
+        }
         s.market_events = engine.counters().events;
         s.open_orders = engine.orders().open_count() as u64;
         s.open_order_ids = engine.orders().open_orders().map(|o| o.req.client_id.as_str().to_string()).collect();

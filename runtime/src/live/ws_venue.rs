@@ -147,6 +147,7 @@ pub struct WsApiVenue {
     /// Intents that could not be encoded or queued; the runner fails them
     /// back into the engine (a venue never drops an intent silently).
     failed: heapless::Vec<Pending, 64>,
+    failed_overflow: u64,
     overwritten: u64,
 }
 
@@ -166,6 +167,7 @@ impl WsApiVenue {
             outbox: Outbox::new(outbox_frames),
             payload: vec![0; MAX_FRAME].into_boxed_slice(),
             failed: heapless::Vec::new(),
+            failed_overflow: 0,
             overwritten: 0,
         }
     }
@@ -275,12 +277,25 @@ impl WsApiVenue {
         self.next_id += 1;
         let tag = Pending::Order { kind, symbol, client_id: *client_id };
         if self.encode(self.next_id, req, tag).is_err() {
-            let _ = self.failed.push(tag);
+            self.push_failed(tag);
         }
     }
 
     fn fail(&mut self, kind: RequestKind, symbol: SymbolId, client_id: &ClientOrderId) {
-        let _ = self.failed.push(Pending::Order { kind, symbol, client_id: *client_id });
+        self.push_failed(Pending::Order { kind, symbol, client_id: *client_id });
+    }
+
+    /// Queues a failed intent for the engine; beyond the queue's room it is
+    /// counted (its time-out then queries the order).
+    fn push_failed(&mut self, tag: Pending) {
+        if self.failed.push(tag).is_err() {
+            self.failed_overflow += 1;
+        }
+    }
+
+    /// Failed intents that did not fit the queue for the engine.
+    pub const fn failed_overflow(&self) -> u64 {
+        self.failed_overflow
     }
 }
 
