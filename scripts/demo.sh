@@ -47,7 +47,9 @@ step "the same held-out data traded by the oracle (it knows the true OU paramete
 $ODEX backtest --model "$OUT/models/demo.odex" --oracle "$OUT/data/test.json" --data "$OUT/data/test.csv" \
     --out "$OUT/backtest-oracle"
 
+# the recorded archives beside the repository (as the tests look for them)
 DATA=../shared/data/binance/klines
+[ -d "$DATA" ] || DATA=/work/shared/data/binance/klines
 if [ -f "$DATA/ETHUSDT-1m-2022-08-14.csv" ]; then
     step "backtest on the real ETHUSDT archive (2022-08-14 and -15) with the same model"
     $ODEX backtest --model "$OUT/models/demo.odex" \
