@@ -87,25 +87,13 @@ fn fill(order: &TrackedOrder, id: u64) -> ExecutionReport {
     let req = order.req;
     let px = req.price.unwrap_or(Price::ZERO);
     ExecutionReport {
-        symbol: req.symbol,
-        client_id: req.client_id,
-        order_id: id,
-        side: req.side,
-        kind: req.kind,
-        exec_type: ExecType::Trade,
-        status: OrderStatus::Filled,
-        qty: req.qty,
-        price: px,
         last_qty: req.qty,
         last_price: px,
         cum_qty: req.qty,
         cum_quote: px.notional(req.qty).unwrap_or(Amount::ZERO),
-        commission: Amount::ZERO,
-        fee_in_base: false,
         maker: true,
         trade_id: id,
-        time: Nanos(0),
-        reject_code: 0,
+        ..ExecutionReport::unfilled(&req, id, ExecType::Trade, OrderStatus::Filled)
     }
 }
 

@@ -282,6 +282,36 @@ pub struct ExecutionReport {
     pub reject_code: i32,
 }
 
+impl ExecutionReport {
+    /// A report on `req` that carries no fill: the order, named `order_id`
+    /// by the exchange, is now `status` after `exec_type`. Fill, commission,
+    /// trade id and time are zero and the side is taker; a caller that
+    /// reports a fill sets those fields.
+    pub fn unfilled(req: &OrderRequest, order_id: u64, exec_type: ExecType, status: OrderStatus) -> Self {
+        Self {
+            symbol: req.symbol,
+            client_id: req.client_id,
+            order_id,
+            side: req.side,
+            kind: req.kind,
+            exec_type,
+            status,
+            qty: req.qty,
+            price: req.price.unwrap_or(Price::ZERO),
+            last_qty: Qty::ZERO,
+            last_price: Price::ZERO,
+            cum_qty: Qty::ZERO,
+            cum_quote: Amount::ZERO,
+            commission: Amount::ZERO,
+            fee_in_base: false,
+            maker: false,
+            trade_id: 0,
+            time: Nanos(0),
+            reject_code: 0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,27 +54,7 @@ struct Exchange {
 }
 
 fn report(req: &OrderRequest, order_id: u64, exec_type: ExecType, status: OrderStatus) -> ExecutionReport {
-    ExecutionReport {
-        symbol: req.symbol,
-        client_id: req.client_id,
-        order_id,
-        side: req.side,
-        kind: req.kind,
-        exec_type,
-        status,
-        qty: req.qty,
-        price: req.price.unwrap_or(Price::ZERO),
-        last_qty: Qty::ZERO,
-        last_price: Price::ZERO,
-        cum_qty: Qty::ZERO,
-        cum_quote: Amount::ZERO,
-        commission: Amount::ZERO,
-        fee_in_base: false,
-        maker: true,
-        trade_id: 0,
-        time: Nanos(0),
-        reject_code: 0,
-    }
+    ExecutionReport { maker: true, ..ExecutionReport::unfilled(req, order_id, exec_type, status) }
 }
 
 impl Exchange {

@@ -66,27 +66,7 @@ fn snapshot(e: &E) -> Snapshot {
 }
 
 fn rep(req: &OrderRequest, id: u64, x: ExecType, s: OrderStatus) -> ExecutionReport {
-    ExecutionReport {
-        symbol: req.symbol,
-        client_id: req.client_id,
-        order_id: id,
-        side: req.side,
-        kind: req.kind,
-        exec_type: x,
-        status: s,
-        qty: req.qty,
-        price: req.price.unwrap_or(Price::ZERO),
-        last_qty: Qty::ZERO,
-        last_price: Price::ZERO,
-        cum_qty: Qty::ZERO,
-        cum_quote: Amount::ZERO,
-        commission: Amount::ZERO,
-        fee_in_base: false,
-        maker: true,
-        trade_id: 0,
-        time: Nanos(id),
-        reject_code: 0,
-    }
+    ExecutionReport { maker: true, time: Nanos(id), ..ExecutionReport::unfilled(req, id, x, s) }
 }
 
 /// Trades `events` ticks; returns the journal path and, for every flush,

@@ -947,27 +947,7 @@ mod tests {
     }
 
     fn report(req: &OrderRequest, exec_type: ExecType, status: OrderStatus) -> ExecutionReport {
-        ExecutionReport {
-            symbol: req.symbol,
-            client_id: req.client_id,
-            order_id: 7,
-            side: req.side,
-            kind: req.kind,
-            exec_type,
-            status,
-            qty: req.qty,
-            price: req.price.unwrap_or(Price::ZERO),
-            last_qty: Qty::ZERO,
-            last_price: Price::ZERO,
-            cum_qty: Qty::ZERO,
-            cum_quote: Amount::ZERO,
-            commission: Amount::ZERO,
-            fee_in_base: false,
-            maker: false,
-            trade_id: 0,
-            time: Nanos(0),
-            reject_code: 0,
-        }
+        ExecutionReport::unfilled(req, 7, exec_type, status)
     }
 
     #[test]

@@ -731,27 +731,7 @@ mod tests {
             assert!(e.venue().sent().is_empty(), "round {round}: {:?}", e.venue().sent());
             // the exchange lets it expire (as odex-sim's probe venue does)
             for (exec_type, status) in [(ExecType::New, OrderStatus::New), (ExecType::Expired, OrderStatus::Expired)] {
-                e.on_execution(&ExecutionReport {
-                    symbol: SymbolId(0),
-                    client_id: req.client_id,
-                    order_id: round + 1,
-                    side: Side::Buy,
-                    kind: req.kind,
-                    exec_type,
-                    status,
-                    qty: req.qty,
-                    price: req.price.unwrap_or(Price::ZERO),
-                    last_qty: Qty::ZERO,
-                    last_price: Price::ZERO,
-                    cum_qty: Qty::ZERO,
-                    cum_quote: Amount::ZERO,
-                    commission: Amount::ZERO,
-                    fee_in_base: false,
-                    maker: false,
-                    trade_id: 0,
-                    time: Nanos(0),
-                    reject_code: 0,
-                });
+                e.on_execution(&ExecutionReport::unfilled(req, round + 1, exec_type, status));
             }
         }
         assert_eq!(e.counters().illegal_reports, 0);
