@@ -22,18 +22,20 @@ fi
 
 have=$(.venv/bin/python -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
 if [ "$have" != "$TORCH_VERSION" ]; then
-    # PyTorch takes 4.7 GB once installed, pip holds about 3 GB of wheels in
-    # TMPDIR while it unpacks them, and the cargo build that follows needs
-    # several GB more: say so before starting rather than fail half-way
-    # through with ENOSPC. pip's wheel cache is skipped (it would keep those
-    # 3 GB for ever); set ODEX_PIP_CACHE=1 to keep it for repeated set-ups.
-    need_kib=$((16 * 1024 * 1024))
-    free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
-    tmp_free_kib=$(df -Pk "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $4 }')
-    if [ "${free_kib:-0}" -lt "$need_kib" ] || [ "${tmp_free_kib:-0}" -lt $((3 * 1024 * 1024)) ]; then
+    # PyTorch takes 4.7 GiB once installed, pip holds about 3 GiB of wheels
+    # in TMPDIR while it unpacks them, and the cargo build that follows
+    # fills target/ with about 4.5 GiB: say so before starting rather than
+    # fail half-way through with ENOSPC. pip's wheel cache is skipped (it
+    # would keep those 3 GiB for ever); set ODEX_PIP_CACHE=1 to keep it for
+    # repeated set-ups.
+    need_gib=10
+    tmp_need_gib=3
+    free_gib=$(( $(df -Pk . | awk 'NR == 2 { print $4 }') / 1024 / 1024 ))
+    tmp_free_gib=$(( $(df -Pk "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $4 }') / 1024 / 1024 ))
+    if [ "$free_gib" -lt "$need_gib" ] || [ "$tmp_free_gib" -lt "$tmp_need_gib" ]; then
         echo "bootstrap: not enough disk space to install PyTorch and build odex:" >&2
-        echo "  $(pwd): $((free_kib / 1024 / 1024)) GiB free, about 16 GiB needed (PyTorch 4.7 GiB, its wheels 3 GiB while unpacking, cargo's target/ about 8 GiB)" >&2
-        echo "  ${TMPDIR:-/tmp}: $((tmp_free_kib / 1024 / 1024)) GiB free, 3 GiB needed (pip unpacks there; set TMPDIR to use another place)" >&2
+        echo "  $(pwd): $free_gib GiB free, about $need_gib GiB needed (PyTorch 4.7 GiB, cargo's target/ about 4.5 GiB)" >&2
+        echo "  ${TMPDIR:-/tmp}: $tmp_free_gib GiB free, $tmp_need_gib GiB needed while pip unpacks (set TMPDIR to use another place)" >&2
         exit 1
     fi
     cache_flag=--no-cache-dir
