@@ -46,34 +46,59 @@ fn axpy(out: &mut State, x: &State, h: f64, k: &State, n: usize) {
 
 /// One explicit Euler step of size `dt`, in place.
 pub fn euler_step<F: VectorField + ?Sized>(f: &F, x: &mut State, dt: f64) {
-    let n = f.dim().min(MAX_STATE);
-    let mut k = [0.0; MAX_STATE];
-    f.eval(x, &mut k);
-    for (xi, ki) in x.iter_mut().zip(&k).take(n) {
-        *xi += dt * ki;
-    }
+    euler_step_with(f.dim(), x, dt, |x, k| f.eval(x, k));
 }
 
 /// One classic RK4 step of size `dt`, in place:
 /// `x + dt/6 (k1 + 2 k2 + 2 k3 + k4)`.
 pub fn rk4_step<F: VectorField + ?Sized>(f: &F, x: &mut State, dt: f64) {
-    let n = f.dim().min(MAX_STATE);
+    rk4_step_with(f.dim(), x, dt, |x, k| f.eval(x, k));
+}
+
+/// [`euler_step`] over the first `n` entries with the field given as a
+/// function: the one body every caller shares, inlined into each so a
+/// kernel compiled for other CPU features (see [`crate::model`]) runs the
+/// same arithmetic in the same order.
+#[inline(always)]
+pub fn euler_step_with(n: usize, x: &mut State, dt: f64, mut eval: impl FnMut(&State, &mut State)) {
+    let n = n.min(MAX_STATE);
+    let mut k = [0.0; MAX_STATE];
+    eval(x, &mut k);
+    for (xi, ki) in x.iter_mut().zip(&k).take(n) {
+        *xi += dt * ki;
+    }
+}
+
+/// [`rk4_step`] over the first `n` entries with the field given as a
+/// function (see [`euler_step_with`]).
+#[inline(always)]
+pub fn rk4_step_with(n: usize, x: &mut State, dt: f64, mut eval: impl FnMut(&State, &mut State)) {
+    let n = n.min(MAX_STATE);
     let mut k1 = [0.0; MAX_STATE];
     let mut k2 = [0.0; MAX_STATE];
     let mut k3 = [0.0; MAX_STATE];
     let mut k4 = [0.0; MAX_STATE];
     let mut tmp = [0.0; MAX_STATE];
     let half = 0.5 * dt;
-    f.eval(x, &mut k1);
+    eval(x, &mut k1);
     axpy(&mut tmp, x, half, &k1, n);
-    f.eval(&tmp, &mut k2);
+    eval(&tmp, &mut k2);
     axpy(&mut tmp, x, half, &k2, n);
-    f.eval(&tmp, &mut k3);
+    eval(&tmp, &mut k3);
     axpy(&mut tmp, x, dt, &k3, n);
-    f.eval(&tmp, &mut k4);
+    eval(&tmp, &mut k4);
     let sixth = dt / 6.0;
     for ((((xi, a), b), c), d) in x.iter_mut().zip(&k1).zip(&k2).zip(&k3).zip(&k4).take(n) {
         *xi += sixth * (a + 2.0 * b + 2.0 * c + d);
+    }
+}
+
+/// One step of `method` with the field given as a function, in place.
+#[inline(always)]
+pub fn step_with(method: Method, n: usize, x: &mut State, dt: f64, eval: impl FnMut(&State, &mut State)) {
+    match method {
+        Method::Euler => euler_step_with(n, x, dt, eval),
+        Method::Rk4 => rk4_step_with(n, x, dt, eval),
     }
 }
 

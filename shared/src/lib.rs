@@ -21,7 +21,10 @@
 //! The crate has no allocator and no `std` outside its own tests; every
 //! dependency is built with default features off.
 #![cfg_attr(not(test), no_std)]
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: `model::kernel` holds the crate's one unsafe call (to
+// the AVX2 build of the model kernel, after checking the CPU has AVX2).
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod checksum;

@@ -195,11 +195,15 @@ impl Layer {
     /// `y = act(W x + b)` over the layer's sizes (`act = None`: linear).
     ///
     /// Common widths go through [`forward_fixed`], whose loops have a
-    /// compile-time length and unroll into straight-line vector code; the
-    /// arithmetic (bias first, then input columns in order) is the same on
-    /// every path, so results do not depend on the width.
+    /// compile-time length and unroll into straight-line vector code; other
+    /// widths through a plain loop (bias first, then input columns in
+    /// order). Each width always takes the same path, in the same order of
+    /// operations, in both builds of the kernel. `WIDE` picks
+    /// register blocks for sixteen 4-lane registers (the AVX2 build) instead
+    /// of sixteen 2-lane ones; the block size changes which outputs are
+    /// computed together, never the operations on any one of them.
     #[inline(always)]
-    fn forward(
+    fn forward<const WIDE: bool>(
         &self,
         arena: &[f64; MAX_PARAMS],
         x: &[f64; MAX_HIDDEN],
@@ -215,9 +219,11 @@ impl Layer {
         match n {
             4 => forward_fixed::<4, 4>(w, b, cols, y, act),
             8 => forward_fixed::<8, 8>(w, b, cols, y, act),
-            16 => forward_fixed::<16, 8>(w, b, cols, y, act),
-            32 => forward_fixed::<32, 8>(w, b, cols, y, act),
-            64 => forward_fixed::<64, 8>(w, b, cols, y, act),
+            16 => forward_fixed::<16, 16>(w, b, cols, y, act),
+            32 if WIDE => forward_fixed::<32, 32>(w, b, cols, y, act),
+            32 => forward_fixed::<32, 16>(w, b, cols, y, act),
+            64 if WIDE => forward_fixed::<64, 32>(w, b, cols, y, act),
+            64 => forward_fixed::<64, 16>(w, b, cols, y, act),
             _ => {
                 for (yo, bo) in y.iter_mut().zip(b) {
                     *yo = *bo;
@@ -237,9 +243,11 @@ impl Layer {
 
 /// [`Layer::forward`] for a width `N` known at compile time, in register
 /// blocks of `B` outputs: each block's accumulators stay in registers while
-/// every input column is added in (all `N` at once would spill on x86-64's
-/// sixteen SSE registers). Each output still sums bias first, then inputs in
-/// order, so the result is bit-identical to the plain loop.
+/// every input column is added in (`B / lanes` accumulators, a broadcast
+/// input and a product must fit in x86-64's sixteen vector registers). Each
+/// output sums bias first, then its inputs in order, except in layers of at
+/// most 8 outputs, which sum even and odd columns apart and then join them
+/// (see below). `B` never changes the operations on any one output.
 #[inline(always)]
 // Every index below is `blk + k` with `blk + B <= N` (`N % B == 0`, checked
 // at compile time) into arrays of length `N`: in bounds by construction, and
@@ -261,9 +269,32 @@ fn forward_fixed<const N: usize, const B: usize>(
     while blk < N {
         let mut acc = [0.0; B];
         acc.copy_from_slice(&bias[blk..blk + B]);
-        for (wcol, &xi) in wcols.iter().zip(cols) {
+        if N <= 8 {
+            // A narrow layer fills one or two vector registers, so its sum
+            // is one chain of dependent adds, a column long. Two chains,
+            // even and odd columns, joined at the end, halve the wait.
+            let mut odd = [0.0; B];
+            let (wpairs, wlast) = wcols.as_chunks::<2>();
+            let (xpairs, xlast) = cols.as_chunks::<2>();
+            for (w, x) in wpairs.iter().zip(xpairs) {
+                for k in 0..B {
+                    acc[k] += w[0][blk + k] * x[0];
+                    odd[k] += w[1][blk + k] * x[1];
+                }
+            }
+            for (wcol, &xi) in wlast.iter().zip(xlast) {
+                for k in 0..B {
+                    acc[k] += wcol[blk + k] * xi;
+                }
+            }
             for k in 0..B {
-                acc[k] += wcol[blk + k] * xi;
+                acc[k] += odd[k];
+            }
+        } else {
+            for (wcol, &xi) in wcols.iter().zip(cols) {
+                for k in 0..B {
+                    acc[k] += wcol[blk + k] * xi;
+                }
             }
         }
         match act {
@@ -508,20 +539,23 @@ impl HybridModel {
     }
 
     /// Runs `f_nn` on the first `dim` entries of `x`, adding its output into `out`.
-    #[inline]
-    fn add_network(&self, x: &State, out: &mut State) {
+    #[inline(always)]
+    fn add_network<const WIDE: bool>(&self, x: &State, out: &mut State) {
         let mut a = [0.0; MAX_HIDDEN];
         let mut b = [0.0; MAX_HIDDEN];
         for (dst, &src) in a.iter_mut().zip(x.iter()).take(self.dim) {
             *dst = src;
         }
+        // each layer reads one buffer and writes the other; swapping the
+        // references, not the 512-byte arrays
+        let (mut input, mut output) = (&mut a, &mut b);
         let last = self.n_layers.saturating_sub(1);
         for (k, layer) in self.layers.iter().enumerate().take(self.n_layers) {
             let act = if k < last { Some(self.activation) } else { None };
-            layer.forward(&self.arena, &a, &mut b, act);
-            core::mem::swap(&mut a, &mut b);
+            layer.forward::<WIDE>(&self.arena, input, output, act);
+            core::mem::swap(&mut input, &mut output);
         }
-        for (o, &v) in out.iter_mut().zip(a.iter()).take(self.dim) {
+        for (o, &v) in out.iter_mut().zip(input.iter()).take(self.dim) {
             *o += v;
         }
     }
@@ -571,7 +605,7 @@ impl HybridModel {
                 for (dst, &src) in input.iter_mut().zip(x.iter()).take(self.dim) {
                     *dst = src;
                 }
-                self.diffusion_layer.forward(&self.arena, &input, &mut z, None);
+                self.diffusion_layer.forward::<false>(&self.arena, &input, &mut z, None);
                 for (v, &zi) in g.iter_mut().zip(z.iter()).take(self.dim) {
                     *v = softplus(zi);
                 }
@@ -582,7 +616,27 @@ impl HybridModel {
     /// Integrates the mean path over the horizon from `x0` and accumulates
     /// the diffusion's variance (Euler-Maruyama: `g(x_k)^2 dt` at the start
     /// of each step).
+    ///
+    /// Runs the kernel built for AVX2 when the CPU has it and the baseline
+    /// build otherwise; both do the same IEEE operations in the same order
+    /// (no fused multiply-add), so the result is bit-identical on every x86-64
+    /// CPU. See [`kernel_name`] and [`HybridModel::forecast_baseline`].
     pub fn forecast(&self, x0: &State) -> Forecast {
+        kernel::forecast(self, x0)
+    }
+
+    /// [`HybridModel::forecast`] on the baseline build of the kernel whatever
+    /// the CPU (SSE2 on x86-64): the reference the AVX2 build is checked and
+    /// benchmarked against.
+    pub fn forecast_baseline(&self, x0: &State) -> Forecast {
+        self.forecast_with(x0, |x, dx| self.eval(x, dx))
+    }
+
+    /// The forecast loop over a given build of the vector field: inlined into
+    /// each kernel so the whole step is compiled for that kernel's CPU
+    /// features.
+    #[inline(always)]
+    fn forecast_with(&self, x0: &State, mut eval: impl FnMut(&State, &mut State)) -> Forecast {
         let mut x = *x0;
         let mut variance = [0.0; MAX_STATE];
         let mut g = [0.0; MAX_STATE];
@@ -593,9 +647,78 @@ impl HybridModel {
                     *v += gi * gi * self.dt;
                 }
             }
-            integrator::step(self, self.method, &mut x, self.dt);
+            integrator::step_with(self.method, self.dim, &mut x, self.dt, &mut eval);
         }
         Forecast { end: x, variance }
+    }
+
+    /// `f(x) = f_phys(x) + f_nn(x)`, inlined into each kernel build.
+    #[inline(always)]
+    fn eval_inline<const WIDE: bool>(&self, x: &State, dx: &mut State) {
+        for ((d, p), &xi) in dx.iter_mut().zip(&self.physics).zip(x.iter()).take(self.dim) {
+            *d = p.drift(xi);
+        }
+        if self.n_layers > 0 {
+            self.add_network::<WIDE>(x, dx);
+        }
+    }
+}
+
+/// Which build of the model kernel [`HybridModel::forecast`] runs on this CPU:
+/// `"avx2"` or `"baseline"`.
+pub fn kernel_name() -> &'static str {
+    if kernel::has_avx2() { "avx2" } else { "baseline" }
+}
+
+/// The one place in this crate with `unsafe`: calling the AVX2 build of the
+/// kernel once the CPU is known to support it.
+#[allow(unsafe_code)]
+mod kernel {
+    use super::{Forecast, HybridModel, State};
+
+    #[cfg(target_arch = "x86_64")]
+    cpufeatures::new!(cpu_avx2, "avx2");
+
+    /// Whether the CPU and the operating system support AVX2 (CPUID and the
+    /// saved-register mask XCR0; read once, then cached).
+    pub(super) fn has_avx2() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            cpu_avx2::get()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    pub(super) fn forecast(m: &HybridModel, x0: &State) -> Forecast {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: `forecast_avx2` only needs AVX2, and `has_avx2` has
+            // just confirmed that this CPU has it and the OS saves its
+            // registers.
+            return unsafe { forecast_avx2(m, x0) };
+        }
+        m.forecast_baseline(x0)
+    }
+
+    /// The vector field compiled for AVX2: the same source as the baseline
+    /// build, with four-lane vectors. Rust never fuses `a * b + c` into one
+    /// multiply-add by itself, so the results are the baseline's bits; the
+    /// kernel must never call `mul_add`, which rounds once where the
+    /// baseline rounds twice (`kernels_agree_bit_for_bit` would catch it).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    fn eval_avx2(m: &HybridModel, x: &State, dx: &mut State) {
+        m.eval_inline::<true>(x, dx);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn forecast_avx2(m: &HybridModel, x0: &State) -> Forecast {
+        m.forecast_with(x0, |x, dx| eval_avx2(m, x, dx))
     }
 }
 
@@ -605,14 +728,10 @@ impl VectorField for HybridModel {
         self.dim
     }
 
-    #[inline]
+    // one out-of-line copy that the four stages of an RK4 step all call
+    #[inline(never)]
     fn eval(&self, x: &State, dx: &mut State) {
-        for ((d, p), &xi) in dx.iter_mut().zip(&self.physics).zip(x.iter()).take(self.dim) {
-            *d = p.drift(xi);
-        }
-        if self.n_layers > 0 {
-            self.add_network(x, dx);
-        }
+        self.eval_inline::<false>(x, dx);
     }
 }
 
@@ -746,6 +865,51 @@ mod tests {
         let too_wide = [65u16];
         let s = Shape { dim: 2, hidden: &too_wide, diffusion: DiffusionKind::None };
         assert!(matches!(s.validate(), Err(ShapeError::Dimension { what: "hidden width", .. })));
+    }
+
+    proptest::proptest! {
+        /// The AVX2 build of the kernel (when this CPU has AVX2) and the
+        /// baseline build give the same bits for every shape the kernels
+        /// special-case or not: fixed and generic widths, column counts that
+        /// are and are not multiples of four, both activations, both
+        /// integrators, every diffusion kind.
+        #[test]
+        fn kernels_agree_bit_for_bit(
+            dim in 1usize..=MAX_STATE,
+            hidden in proptest::collection::vec(proptest::sample::select(vec![1u16, 3, 4, 5, 8, 13, 16, 32, 64]), 0..=MAX_LAYERS),
+            pade in proptest::bool::ANY,
+            rk4 in proptest::bool::ANY,
+            diffusion in proptest::sample::select(vec![DiffusionKind::None, DiffusionKind::Physics, DiffusionKind::Neural]),
+            steps in 1usize..4,
+            seed in 0u64..1_000_000,
+            x0 in proptest::collection::vec(-4.0f64..4.0, MAX_STATE),
+        ) {
+            let shape = Shape { dim, hidden: &hidden, diffusion };
+            let p = params(shape.param_count(), seed);
+            let phys: Vec<Physics> = (0..dim)
+                .map(|i| match i % 3 {
+                    0 => Physics::OrnsteinUhlenbeck { kappa: 0.4, mu: 0.1, sigma: 0.3 },
+                    1 => Physics::None,
+                    _ => Physics::VolatilityReversion { kappa: 0.2, theta: -0.1, xi: 0.05 },
+                })
+                .collect();
+            let act = if pade { Activation::PadeTanh } else { Activation::Tanh };
+            let method = if rk4 { Method::Rk4 } else { Method::Euler };
+            let m = HybridModel::new(shape, &phys, act, method, 0.25, steps, &p).unwrap();
+            let x: State = x0.try_into().unwrap();
+            let (a, b) = (m.forecast(&x), m.forecast_baseline(&x));
+            for i in 0..MAX_STATE {
+                proptest::prop_assert_eq!(a.end[i].to_bits(), b.end[i].to_bits(), "end[{}]", i);
+                proptest::prop_assert_eq!(a.variance[i].to_bits(), b.variance[i].to_bits(), "variance[{}]", i);
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_kernel_runs_where_the_cpu_has_avx2() {
+        let want = if std::is_x86_feature_detected!("avx2") { "avx2" } else { "baseline" };
+        assert_eq!(kernel_name(), want);
     }
 
     #[test]

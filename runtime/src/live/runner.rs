@@ -1037,10 +1037,11 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
         .map_err(|e| RunError::Setup(format!("metrics.listen: {}: {e}", cfg.metrics_listen)))?;
     let registry = net.registry().try_clone().map_err(|e| RunError::Setup(format!("poller: {e}")))?;
     log(format_args!(
-        "{} mode, {} symbol(s), model {}, metrics on http://{}/metrics, journal {} ({} records)",
+        "{} mode, {} symbol(s), model {} ({} kernel), metrics on http://{}/metrics, journal {} ({} records)",
         mode_name(cfg.mode),
         symbols.len(),
         cfg.model_file.display(),
+        odex_shared::model::kernel_name(),
         metrics.local_addr(),
         cfg.journal.path.display(),
         recovery.records.len()
