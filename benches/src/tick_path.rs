@@ -120,7 +120,8 @@ pub fn run(ticks: u64) -> PathRun {
     let cfg = RawConfig::parse(CONFIG).expect("config parses").validate(None).expect("config is valid");
     let filters = SymbolFilters::tick_step(Price::parse("0.01").unwrap(), Qty::parse("0.0001").unwrap());
     let symbols = SymbolTable::new([("ETHUSDT", "ETH")], "USDT");
-    let signer = Signer::Hmac(HmacSigner::new(SECRET).unwrap());
+    // as `odex run` builds it: the payload's apiKey block absorbed once
+    let signer = Signer::Hmac(HmacSigner::new(SECRET).unwrap()).for_api_key(API_KEY);
     let venue = WsApiVenue::new(
         symbols.clone(),
         Credentials::Signed { api_key: API_KEY.into(), signer: Box::new(signer) },

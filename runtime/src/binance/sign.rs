@@ -1,8 +1,11 @@
 //! Request signatures: HMAC-SHA256 (lowercase hex) and Ed25519 (base64).
 //!
 //! An [`HmacSigner`] keys the HMAC once and clones the keyed state for each
-//! message, so the per-order cost is two SHA-256 compressions over the
-//! payload and no key schedule. Ed25519 costs about 20 us per signature;
+//! message, so the per-order cost is the SHA-256 compressions over the
+//! payload and no key schedule. Given the API key
+//! ([`Signer::for_api_key`]), it also absorbs the first 64 bytes every
+//! signed payload starts with (`apiKey=<64 characters>&...`, parameters being
+//! sorted) once, saving one compression, about 50 ns, per order. Ed25519 costs about 20 us per signature;
 //! with an Ed25519 key, `session.logon` once and send orders unsigned.
 //! Signatures are written into caller-provided buffers; nothing allocates.
 //! `Debug` never shows key material.
@@ -42,10 +45,22 @@ pub enum SignError {
     },
 }
 
+/// SHA-256's block size: what one compression absorbs.
+const BLOCK: usize = 64;
+
 /// HMAC-SHA256 keyed once with the API secret.
 #[derive(Clone)]
 pub struct HmacSigner {
     keyed: Hmac<Sha256>,
+    // boxed: a second keyed state would double the size of every `Signer`
+    prefix: Option<Box<Prefix>>,
+}
+
+/// The keyed state after absorbing whole blocks of a known payload start.
+#[derive(Clone)]
+struct Prefix {
+    state: Hmac<Sha256>,
+    bytes: [u8; BLOCK],
 }
 
 impl fmt::Debug for HmacSigner {
@@ -65,14 +80,37 @@ impl HmacSigner {
     /// keys of any length, so this does not happen in practice).
     pub fn new(secret: &[u8]) -> Result<Self, SignError> {
         let keyed = <Hmac<Sha256> as Mac>::new_from_slice(secret).map_err(|_| SignError::InvalidKey)?;
-        Ok(Self { keyed })
+        Ok(Self { keyed, prefix: None })
+    }
+
+    /// Absorbs the first 64 bytes of `prefix` once, for every later payload
+    /// that starts with them (a shorter prefix changes nothing). Payloads
+    /// that start otherwise are signed from the keyed state as before.
+    #[must_use]
+    pub fn with_payload_prefix(mut self, prefix: &[u8]) -> Self {
+        self.prefix = prefix.first_chunk::<BLOCK>().map(|bytes| {
+            let mut state = self.keyed.clone();
+            state.update(bytes);
+            Box::new(Prefix { state, bytes: *bytes })
+        });
+        self
     }
 
     /// The raw 32-byte MAC of `payload`.
     #[inline]
     pub fn mac(&self, payload: &[u8]) -> [u8; 32] {
-        let mut m = self.keyed.clone();
-        m.update(payload);
+        let m = match (&self.prefix, payload.split_first_chunk::<BLOCK>()) {
+            (Some(p), Some((head, rest))) if *head == p.bytes => {
+                let mut m = p.state.clone();
+                m.update(rest);
+                m
+            }
+            _ => {
+                let mut m = self.keyed.clone();
+                m.update(payload);
+                m
+            }
+        };
         m.finalize().into_bytes().into()
     }
 
@@ -156,6 +194,25 @@ impl Signer {
         }
     }
 
+    /// Prepares the signer for requests that carry `api_key` (see the
+    /// module doc): HMAC signers absorb `apiKey=<api_key>&` once; Ed25519
+    /// signatures hash the whole message anyway.
+    #[must_use]
+    pub fn for_api_key(self, api_key: &str) -> Self {
+        match self {
+            Self::Hmac(h) => {
+                let mut head = [0u8; BLOCK];
+                let mut len = 0;
+                for (dst, &b) in head.iter_mut().zip(b"apiKey=".iter().chain(api_key.as_bytes()).chain(b"&")) {
+                    *dst = b;
+                    len += 1;
+                }
+                Self::Hmac(h.with_payload_prefix(head.get(..len).unwrap_or(&[])))
+            }
+            Self::Ed25519(e) => Self::Ed25519(e),
+        }
+    }
+
     /// Length of the signature text this signer writes.
     pub const fn signature_len(&self) -> usize {
         match self {
@@ -194,6 +251,35 @@ mod tests {
         // the keyed state is reused, not consumed
         assert_eq!(s.sign_hex(payload), s.sign_hex(payload));
         assert_eq!(format!("{s:?}"), "HmacSigner(<redacted>)");
+    }
+
+    #[test]
+    fn a_known_payload_start_changes_no_signature() {
+        let secret = b"NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+        let key = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
+        let plain = Signer::Hmac(HmacSigner::new(secret).unwrap());
+        let fast = Signer::Hmac(HmacSigner::new(secret).unwrap()).for_api_key(key);
+        let Signer::Hmac(h) = &fast else { unreachable!() };
+        assert!(h.prefix.is_some(), "a 64-character key fills the first block");
+        let order = format!(
+            "apiKey={key}&newClientOrderId=odex-1-2&price=52000.00&quantity=0.01000&recvWindow=5000&side=SELL&symbol=BTCUSDT&timeInForce=GTC&timestamp=1700000000000&type=LIMIT"
+        );
+        let mut payloads: Vec<Vec<u8>> = vec![order.clone().into_bytes(), b"".to_vec(), b"symbol=BTCUSDT".to_vec()];
+        // exactly the prefix block, one byte either side of it, another key
+        payloads.push(order.as_bytes()[..64].to_vec());
+        payloads.push(order.as_bytes()[..63].to_vec());
+        payloads.push(order.as_bytes()[..65].to_vec());
+        payloads.push(order.replace("apiKey=v", "apiKey=w").into_bytes());
+        for p in &payloads {
+            let (mut a, mut b) = ([0u8; 64], [0u8; 64]);
+            plain.sign_into(p, &mut a).unwrap();
+            fast.sign_into(p, &mut b).unwrap();
+            assert_eq!(a, b, "payload {:?}", String::from_utf8_lossy(p));
+        }
+        // a key too short to fill a block: no prefix, same signatures
+        let short = Signer::Hmac(HmacSigner::new(secret).unwrap()).for_api_key("KEY");
+        let Signer::Hmac(h) = &short else { unreachable!() };
+        assert!(h.prefix.is_none());
     }
 
     #[test]

@@ -980,8 +980,9 @@ fn credentials(cfg: &Config) -> Result<(Credentials, Option<KeyKind>), RunError>
         KeyKind::Hmac => SignatureKind::Hmac,
         KeyKind::Ed25519 => SignatureKind::Ed25519,
     };
-    let signer = load_signer(kind, &source).map_err(|e| RunError::Setup(format!("keys: {e}")))?;
-    Ok((Credentials::Signed { api_key: api_key.trim().to_string(), signer: Box::new(signer) }, Some(keys.kind)))
+    let api_key = api_key.trim().to_string();
+    let signer = load_signer(kind, &source).map_err(|e| RunError::Setup(format!("keys: {e}")))?.for_api_key(&api_key);
+    Ok((Credentials::Signed { api_key, signer: Box::new(signer) }, Some(keys.kind)))
 }
 
 fn peak_rss_kib() -> Option<u64> {
