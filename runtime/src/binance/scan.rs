@@ -667,16 +667,43 @@ fn fast_decimal(s: &[u8]) -> Option<i64> {
         }
         int = int * 10 + u64::from(d);
     }
-    let mut frac: u64 = 0;
-    for &b in frac_part {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
+    let frac = match frac_part.first_chunk::<8>() {
+        // Binance always sends eight fractional digits
+        Some(&eight) => eight_digits(eight)?,
+        None => {
+            let mut frac: u64 = 0;
+            for &b in frac_part {
+                let d = b.wrapping_sub(b'0');
+                if d > 9 {
+                    return None;
+                }
+                frac = frac * 10 + u64::from(d);
+            }
+            frac
         }
-        frac = frac * 10 + u64::from(d);
-    }
+    };
     let raw = int * 100_000_000 + frac * PAD.get(frac_part.len())?;
     i64::try_from(raw).ok()
+}
+
+/// Eight ASCII digits as one number, eight bytes at a time: a check that
+/// every byte is `'0'..='9'`, then three multiply-and-shift rounds that join
+/// digits into pairs, pairs into fours and fours into eight (the first byte
+/// is the most significant digit and sits lowest in the little-endian word).
+/// `None` if any byte is not a digit.
+#[inline]
+fn eight_digits(bytes: [u8; 8]) -> Option<u64> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let v = u64::from_le_bytes(bytes);
+    // digits are 0x30..=0x39: high nibble 3, and still 3 after adding 6
+    // (no byte carries into the next: the first test bounds each by 0x3f)
+    if v & (0xf0 * ONES) != 0x30 * ONES || v.wrapping_add(0x06 * ONES) & (0xf0 * ONES) != 0x30 * ONES {
+        return None;
+    }
+    let d = v & (0x0f * ONES);
+    let d = (d.wrapping_mul(10) + (d >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let d = (d.wrapping_mul(100) + (d >> 16)) & 0x0000_ffff_0000_ffff;
+    Some((d.wrapping_mul(10_000) + (d >> 32)) & 0xffff_ffff)
 }
 
 fn decimal_error(e: DecimalError, string_start: usize) -> DecodeError {
@@ -756,6 +783,23 @@ mod tests {
             if let Some(raw) = fast_decimal(s.as_bytes()) {
                 proptest::prop_assert_eq!(odex_shared::market::parse_raw(s.as_bytes()), Ok(raw));
             }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn eight_digits_reads_digits_and_refuses_anything_else(
+            // mostly digits, so that all eight are often enough, with any byte mixed in
+            bytes in proptest::array::uniform8(proptest::prop_oneof![4 => b'0'..=b'9', 1 => proptest::num::u8::ANY])
+        ) {
+            let want = bytes.iter().try_fold(0u64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0')));
+            proptest::prop_assert_eq!(eight_digits(bytes), want);
+        }
+
+        #[test]
+        fn eight_digits_reads_every_digit_string(n in 0u64..100_000_000) {
+            let text = format!("{n:08}");
+            proptest::prop_assert_eq!(eight_digits(text.as_bytes().try_into().unwrap()), Some(n));
         }
     }
 
