@@ -2,8 +2,9 @@
 //! seeded random walk: combined-stream bookTicker frame bytes ->
 //! `MarketFrame::decode` -> `live::wire` -> `Engine::on_market` (features,
 //! reference model, sizing, risk, order manager, journal ring) ->
-//! `WsApiVenue` (encode + HMAC-sign into the outbox) -> `WsCodec::encode`
-//! (websocket framing with the client mask). Fills for the orders are fed
+//! `WsApiVenue` (encode, and HMAC-sign unless the session is logged on,
+//! into the outbox) -> `WsCodec::encode` (websocket framing with the client
+//! mask). Fills for the orders are fed
 //! back outside the measured region, as a venue would, so the engine keeps
 //! trading. Shared by `benches/tick_to_order.rs` (timings) and
 //! `tests/full_path_alloc.rs` (zero allocations, in CI).
@@ -11,7 +12,7 @@
 use hdrhistogram::Histogram;
 use odex_runtime::alloc_count;
 use odex_runtime::binance::market_data::MarketFrame;
-use odex_runtime::binance::sign::{HmacSigner, Signer};
+use odex_runtime::binance::sign::{Ed25519Signer, HmacSigner, Signer};
 use odex_runtime::clock::{Clock, SystemClock};
 use odex_runtime::config::{FsyncPolicy, RawConfig};
 use odex_runtime::engine::{Engine, JournalWriter, KillSwitch, RateLimit, RateLimitKind, TrackedOrder};
@@ -111,23 +112,39 @@ pub struct PathRun {
     pub allocations: u64,
 }
 
+/// How the path's orders are authenticated, as `odex run` does it for each
+/// kind of key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathAuth {
+    /// An HMAC key: every `order.place` carries `apiKey` and a signature.
+    Hmac,
+    /// An Ed25519 key after `session.logon`: orders go unsigned.
+    Session,
+}
+
 /// Drives `ticks` ticks through the path.
 ///
 /// # Panics
 /// When the fixed config or the engine cannot be built (a bug here).
 #[allow(clippy::missing_panics_doc, clippy::unwrap_used, clippy::expect_used)]
-pub fn run(ticks: u64) -> PathRun {
+pub fn run(ticks: u64, auth: PathAuth) -> PathRun {
     let cfg = RawConfig::parse(CONFIG).expect("config parses").validate(None).expect("config is valid");
     let filters = SymbolFilters::tick_step(Price::parse("0.01").unwrap(), Qty::parse("0.0001").unwrap());
     let symbols = SymbolTable::new([("ETHUSDT", "ETH")], "USDT");
-    // as `odex run` builds it: the payload's apiKey block absorbed once
-    let signer = Signer::Hmac(HmacSigner::new(SECRET).unwrap()).for_api_key(API_KEY);
-    let venue = WsApiVenue::new(
+    // as `odex run` builds it: an HMAC signer absorbs the payload's apiKey
+    // block once
+    let signer = match auth {
+        PathAuth::Hmac => Signer::Hmac(HmacSigner::new(SECRET).unwrap()),
+        PathAuth::Session => Signer::Ed25519(Ed25519Signer::from_seed(&[7; 32])),
+    }
+    .for_api_key(API_KEY);
+    let mut venue = WsApiVenue::new(
         symbols.clone(),
         Credentials::Signed { api_key: API_KEY.into(), signer: Box::new(signer) },
         64,
         4096,
     );
+    venue.set_session(auth == PathAuth::Session);
     let clock = SystemClock::new();
     let model = reference_model();
     let mut engine =
