@@ -422,6 +422,10 @@ pub struct OrderCounters {
 #[derive(Debug, Clone)]
 pub struct OrderManager {
     slots: Vec<Option<TrackedOrder>>,
+    /// Bit `i` is set while slot `i` holds an open order, so the scans that
+    /// run on every tick (timeouts, planning, risk counts) visit the open
+    /// orders, in slot order, instead of every slot.
+    open: Vec<u64>,
     prefix: [u8; CLIENT_ORDER_ID_MAX],
     prefix_len: usize,
     seq: u64,
@@ -455,6 +459,7 @@ impl OrderManager {
         prefix.iter_mut().zip(bytes).for_each(|(d, s)| *d = *s);
         Ok(Self {
             slots: vec![None; slots.max(1)],
+            open: vec![0; slots.max(1).div_ceil(64)],
             prefix,
             prefix_len: bytes.len(),
             seq: 1,
@@ -509,9 +514,35 @@ impl OrderManager {
         self.slots.iter().flatten()
     }
 
-    /// Open (non-final) orders.
+    /// Open (non-final) orders, in slot order.
     pub fn open_orders(&self) -> impl Iterator<Item = &TrackedOrder> + '_ {
-        self.orders().filter(|o| o.state.is_open())
+        self.open_slots().filter_map(|i| self.slots.get(i).and_then(Option::as_ref)).filter(|o| o.state.is_open())
+    }
+
+    /// Indices of the slots whose open bit is set, ascending.
+    fn open_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.open.iter().enumerate().flat_map(|(w, &bits)| SetBits(bits).map(move |b| w * 64 + b))
+    }
+
+    /// Keeps slot `i`'s open bit equal to `open`.
+    fn mark(&mut self, i: usize, open: bool) {
+        if let Some(word) = self.open.get_mut(i / 64) {
+            let bit = 1u64 << (i % 64);
+            if open {
+                *word |= bit;
+            } else {
+                *word &= !bit;
+            }
+        }
+    }
+
+    /// The open bits agree with the slots' states (tests).
+    #[cfg(test)]
+    fn open_bits_agree(&self) -> bool {
+        self.slots.iter().enumerate().all(|(i, s)| {
+            let bit = self.open.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0);
+            bit == s.is_some_and(|o| o.state.is_open())
+        })
     }
 
     /// Number of open orders.
@@ -550,12 +581,18 @@ impl OrderManager {
         event: OrderEvent,
         now: Nanos,
     ) -> Result<OrderState, Option<IllegalTransition>> {
-        let Some(o) = self.slots.iter_mut().flatten().find(|o| o.req.client_id == *id) else {
+        let found = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, s)| s.as_mut().filter(|o| o.req.client_id == *id).map(|o| (i, o)));
+        let Some((slot, o)) = found else {
             self.counters.stray += 1;
             return Err(None);
         };
         match transition(o.state, event, o.filled, o.req.qty) {
             Ok(next) => {
+                let openness_changed = next.is_open() != o.state.is_open();
                 if next != o.state {
                     o.since = now;
                     if next == OrderState::Unknown {
@@ -567,6 +604,9 @@ impl OrderManager {
                     }
                 }
                 o.state = next;
+                if openness_changed {
+                    self.mark(slot, next.is_open());
+                }
                 Ok(next)
             }
             Err(e) => {
@@ -606,20 +646,25 @@ impl OrderManager {
     pub fn check_timeouts(&mut self, now: Nanos, out: &mut Actions) {
         let timeout = self.policy.timeout;
         let mut newly_unknown = 0u64;
-        for o in self.slots.iter_mut().flatten() {
-            let pending = matches!(o.state, OrderState::PendingNew | OrderState::PendingCancel);
-            if pending && now.saturating_sub(o.since) > timeout {
-                o.state = OrderState::Unknown;
-                o.since = now;
-                o.queried_at = None;
-                newly_unknown += 1;
-            }
-            if o.state == OrderState::Unknown {
-                let due = o.queried_at.is_none_or(|t| now.saturating_sub(t) > timeout);
-                if due && out.push(Action::Query { symbol: o.req.symbol, client_id: o.req.client_id }).is_ok() {
-                    // marked as sent by `commit_query`
+        let mut word_index = 0;
+        while let Some(&word) = self.open.get(word_index) {
+            for i in SetBits(word).map(|b| word_index * 64 + b) {
+                let Some(Some(o)) = self.slots.get_mut(i) else { continue };
+                let pending = matches!(o.state, OrderState::PendingNew | OrderState::PendingCancel);
+                if pending && now.saturating_sub(o.since) > timeout {
+                    o.state = OrderState::Unknown;
+                    o.since = now;
+                    o.queried_at = None;
+                    newly_unknown += 1;
+                }
+                if o.state == OrderState::Unknown {
+                    let due = o.queried_at.is_none_or(|t| now.saturating_sub(t) > timeout);
+                    if due && out.push(Action::Query { symbol: o.req.symbol, client_id: o.req.client_id }).is_ok() {
+                        // marked as sent by `commit_query`
+                    }
                 }
             }
+            word_index += 1;
         }
         self.counters.unknown += newly_unknown;
     }
@@ -712,7 +757,9 @@ impl OrderManager {
                 .min_by_key(|(_, t)| *t)
                 .map(|(i, _)| i),
         };
-        let Some(slot) = slot.and_then(|i| self.slots.get_mut(i)) else { return Err(Refusal::TrackerFull) };
+        let Some((index, slot)) = slot.and_then(|i| self.slots.get_mut(i).map(|s| (i, s))) else {
+            return Err(Refusal::TrackerFull);
+        };
         *slot = Some(TrackedOrder {
             req: *req,
             state: OrderState::PendingNew,
@@ -722,6 +769,7 @@ impl OrderManager {
             since: now,
             queried_at: None,
         });
+        self.mark(index, true);
         self.seq = self.seq.saturating_add(1);
         self.counters.placed += 1;
         Ok(())
@@ -817,6 +865,23 @@ impl OrderManager {
             }
         }
         out
+    }
+}
+
+/// The positions of a word's set bits, lowest first.
+struct SetBits(u64);
+
+impl Iterator for SetBits {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let b = self.0.trailing_zeros() as usize;
+        self.0 &= self.0 - 1;
+        Some(b)
     }
 }
 
@@ -1110,11 +1175,13 @@ mod tests {
             }
         }
 
-        /// Random, out-of-order reports against the manager: no panic, every
-        /// illegal one counted, open orders never exceed the slots, filled
-        /// never exceeds the order quantity.
+        /// Random, out-of-order reports against the manager, new orders
+        /// that reuse the slots of final ones, and time-outs: no panic,
+        /// every illegal one counted, open orders never exceed the slots,
+        /// filled never exceeds the order quantity, and the open-slot bits
+        /// always match the orders' states.
         #[test]
-        fn manager_survives_any_report_order(ops in proptest::collection::vec((0usize..4, 0u8..9, 0i64..=12), 0..80)) {
+        fn manager_survives_any_report_order(ops in proptest::collection::vec((0usize..64, 0u8..11, 0i64..=12), 0..120)) {
             let mut om = OrderManager::new(4, "odx-", policy(OrderStyle::Limit)).unwrap();
             let mut ids = Vec::new();
             for i in 0..4u64 {
@@ -1132,7 +1199,7 @@ mod tests {
             }
             let mut illegal = 0;
             for (k, (which, what, cum)) in ops.into_iter().enumerate() {
-                let req = ids[which];
+                let req = ids[which % ids.len()];
                 let now = Nanos(k as u64 + 1);
                 let mut rep = report(&req, ExecType::New, OrderStatus::New);
                 let before = om.counters().illegal;
@@ -1150,8 +1217,17 @@ mod tests {
                     5 => { rep.exec_type = ExecType::Expired; rep.status = OrderStatus::Expired; om.on_report(&rep, now) }
                     6 => om.on_request_failed(&req.client_id, RequestKind::Place, cum % 2 == 0, now),
                     7 => om.on_request_failed(&req.client_id, RequestKind::Cancel, cum % 2 == 0, now),
-                    _ => { rep.status = OrderStatus::PartiallyFilled; rep.cum_qty = Qty::from_raw(cum); rep.cum_quote = Amount::from_raw(cum * 100); om.on_status(&rep, now) }
+                    8 => { rep.status = OrderStatus::PartiallyFilled; rep.cum_qty = Qty::from_raw(cum); rep.cum_quote = Amount::from_raw(cum * 100); om.on_status(&rep, now) }
+                    9 => {
+                        // a new order: into a free slot or the oldest final one, if any
+                        let mut fresh = req;
+                        fresh.client_id = ClientOrderId::with_sequence(b"odx-", ids.len() as u64).unwrap();
+                        if om.commit_place(&fresh, now).is_ok() { ids.push(fresh); }
+                        ReportOutcome::default()
+                    }
+                    _ => { let mut out = Actions::new(); om.check_timeouts(Nanos(now.0 + 10_000_000_000_000), &mut out); ReportOutcome::default() }
                 };
+                prop_assert!(om.open_bits_agree(), "open bits out of step after op {}", what);
                 if o.illegal { illegal += 1; }
                 prop_assert!(om.counters().illegal >= before);
                 for t in om.orders() {
