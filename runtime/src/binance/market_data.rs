@@ -298,6 +298,11 @@ impl<'a> BookTicker<'a> {
     /// As [`BookTicker::decode`].
     #[inline]
     pub fn decode_in(sc: &mut Scanner<'a>) -> Result<Self, DecodeError> {
+        let start = sc.offset();
+        if let Some(t) = Self::decode_compact(sc) {
+            return Ok(t);
+        }
+        sc.rewind(start);
         sc.begin_object()?;
         let (mut u, mut s, mut b, mut bq, mut a, mut aq) = (None, None, None, None, None, None);
         let mut first = true;
@@ -321,6 +326,40 @@ impl<'a> BookTicker<'a> {
                 bid_qty: required(bq, "B", end)?,
                 ask: required(a, "a", end)?,
                 ask_qty: required(aq, "A", end)?,
+            },
+        })
+    }
+}
+
+impl<'a> BookTicker<'a> {
+    /// The layout Binance sends, read straight through:
+    /// `{"u":N,"s":"SYM","b":"D","B":"D","a":"D","A":"D"}`, no spaces, no
+    /// other keys, every decimal in the fast form. `None` at the first byte
+    /// that differs: the caller rewinds and the general loop decides (and
+    /// explains any error).
+    #[inline]
+    fn decode_compact(sc: &mut Scanner<'a>) -> Option<Self> {
+        if !sc.eat(br#"{"u":"#) {
+            return None;
+        }
+        let update_id = sc.u64().ok()?;
+        let symbol = if sc.eat(br#","s":""#) { sc.plain_string_rest()? } else { return None };
+        let mut decimal = |key: &[u8]| if sc.eat(key) { sc.plain_decimal_rest() } else { None };
+        let bid = decimal(br#","b":""#)?;
+        let bid_qty = decimal(br#","B":""#)?;
+        let ask = decimal(br#","a":""#)?;
+        let ask_qty = decimal(br#","A":""#)?;
+        if !sc.eat(b"}") {
+            return None;
+        }
+        Some(Self {
+            update_id,
+            symbol: JsonStr(symbol),
+            top: BookTop {
+                bid: Price::from_raw(bid),
+                bid_qty: Qty::from_raw(bid_qty),
+                ask: Price::from_raw(ask),
+                ask_qty: Qty::from_raw(ask_qty),
             },
         })
     }
@@ -767,6 +806,10 @@ impl<'a> MarketFrame<'a> {
     /// else as the payload's decoder.
     pub fn decode(frame: &'a [u8]) -> Result<Self, DecodeError> {
         let mut sc = Scanner::new(frame);
+        if let Some(f) = Self::decode_compact(&mut sc) {
+            return Ok(f);
+        }
+        sc.rewind(0);
         sc.begin_object()?;
         let mut first = true;
         let mut stream: Option<(JsonStr<'a>, StreamKind)> = None;
@@ -821,6 +864,26 @@ impl<'a> MarketFrame<'a> {
         }
         Err(DecodeError::new(DecodeErrorKind::WrongKind, 0))
     }
+
+    /// `{"stream":"NAME","data":{..}}` exactly as Binance sends it, read
+    /// straight through; `None` at the first difference (or a payload
+    /// error), and the general loop above decides.
+    #[inline]
+    fn decode_compact(sc: &mut Scanner<'a>) -> Option<Self> {
+        if !sc.eat(br#"{"stream":""#) {
+            return None;
+        }
+        let name = sc.plain_string_rest()?;
+        let kind = StreamKind::from_stream_name(name)?;
+        if !sc.eat(br#","data":"#) {
+            return None;
+        }
+        let event = MarketEvent::decode_in(kind, sc).ok()?;
+        if !sc.eat(b"}") || sc.finish().is_err() {
+            return None;
+        }
+        Some(Self::Event { stream: JsonStr(name), event })
+    }
 }
 
 #[cfg(test)]
@@ -829,6 +892,47 @@ mod tests {
 
     const BOOK: &[u8] =
         br#"{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}"#;
+
+    proptest::proptest! {
+        /// The compact fast paths and the general loops agree: Binance's
+        /// exact layout, the same fields spaced out and in another order
+        /// (general loop), raw and inside a combined-stream frame, and every
+        /// truncation (an error, never a panic or a wrong value).
+        #[test]
+        fn book_ticker_fast_path_agrees_with_the_general_loop(
+            u in proptest::prelude::any::<u64>(),
+            sym in "[A-Z]{3,10}",
+            ints in proptest::array::uniform4(0u64..10_000_000),
+            fracs in proptest::array::uniform4(0u64..100_000_000),
+            cut in 0usize..200,
+        ) {
+            let d: Vec<String> = ints.iter().zip(fracs).map(|(i, f)| format!("{i}.{f:08}")).collect();
+            let compact = format!(r#"{{"u":{u},"s":"{sym}","b":"{}","B":"{}","a":"{}","A":"{}"}}"#, d[0], d[1], d[2], d[3]);
+            let spaced = format!(r#"{{ "u" : {u} , "s" : "{sym}" , "b" : "{}" , "B" : "{}" , "a" : "{}" , "A" : "{}" }}"#, d[0], d[1], d[2], d[3]);
+            let reordered = format!(r#"{{"A":"{}","a":"{}","B":"{}","b":"{}","s":"{sym}","u":{u},"e":"x"}}"#, d[3], d[2], d[1], d[0]);
+            let want = BookTicker::decode(compact.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(want.update_id, u);
+            proptest::prop_assert_eq!(want.symbol.0, sym.as_bytes());
+            proptest::prop_assert_eq!(want.top.bid, Price::parse(&d[0]).unwrap());
+            proptest::prop_assert_eq!(want.top.ask_qty, Qty::parse(&d[3]).unwrap());
+            proptest::prop_assert_eq!(BookTicker::decode(spaced.as_bytes()).unwrap(), want);
+            proptest::prop_assert_eq!(BookTicker::decode(reordered.as_bytes()).unwrap(), want);
+            proptest::prop_assert!(BookTicker::decode(&compact.as_bytes()[..cut.min(compact.len() - 1)]).is_err());
+            let stream = format!("{}@bookTicker", sym.to_lowercase());
+            let framed = format!(r#"{{"stream":"{stream}","data":{compact}}}"#);
+            let spaced_frame = format!(r#"{{ "data" : {spaced}, "stream" : "{stream}" }}"#);
+            for f in [&framed, &spaced_frame] {
+                match MarketFrame::decode(f.as_bytes()).unwrap() {
+                    MarketFrame::Event { stream: s, event: MarketEvent::BookTicker(t) } => {
+                        proptest::prop_assert_eq!(s.0, stream.as_bytes());
+                        proptest::prop_assert_eq!(t, want);
+                    }
+                    other => proptest::prop_assert!(false, "{:?}", other),
+                }
+            }
+            proptest::prop_assert!(MarketFrame::decode(&framed.as_bytes()[..cut.min(framed.len() - 1)]).is_err());
+        }
+    }
 
     #[test]
     fn book_ticker_decodes_exactly() {

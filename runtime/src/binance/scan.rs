@@ -212,6 +212,50 @@ impl<'a> Scanner<'a> {
         self.buf.get(from.saturating_sub(self.base)..to.saturating_sub(self.base)).unwrap_or_default()
     }
 
+    /// Consumes `lit` if the bytes at the position are exactly it (no
+    /// whitespace skipped); otherwise consumes nothing.
+    #[inline]
+    pub fn eat(&mut self, lit: &[u8]) -> bool {
+        let end = self.pos.saturating_add(lit.len());
+        let hit = self.buf.get(self.pos..end) == Some(lit);
+        if hit {
+            self.pos = end;
+        }
+        hit
+    }
+
+    /// The bytes up to the next `"`, which is consumed, when none of them is
+    /// a backslash or a control byte; otherwise `None`, consuming nothing.
+    #[inline]
+    pub fn plain_string_rest(&mut self) -> Option<&'a [u8]> {
+        let rest = self.buf.get(self.pos..)?;
+        let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest.get(len) != Some(&b'"') {
+            return None;
+        }
+        self.pos += len + 1;
+        rest.get(..len)
+    }
+
+    /// A decimal string's digits up to its closing `"` (consumed), read by
+    /// the fast path only; `None` for anything that path does not take.
+    #[inline]
+    pub fn plain_decimal_rest(&mut self) -> Option<i64> {
+        let start = self.pos;
+        let v = self.plain_string_rest().and_then(fast_decimal);
+        if v.is_none() {
+            self.pos = start;
+        }
+        v
+    }
+
+    /// Moves back to an earlier [`Scanner::offset`] (a fast path that
+    /// gave up).
+    #[inline]
+    pub fn rewind(&mut self, offset: usize) {
+        self.pos = offset.saturating_sub(self.base).min(self.buf.len());
+    }
+
     /// An error of `kind` at the current position.
     pub const fn error(&self, kind: DecodeErrorKind) -> DecodeError {
         DecodeError::new(kind, self.base + self.pos)
@@ -659,31 +703,29 @@ fn fast_decimal(s: &[u8]) -> Option<i64> {
     {
         return None;
     }
-    let mut int: u64 = 0;
-    for &b in int_part {
+    let int = few_digits(int_part)?;
+    let frac = match frac_part.first_chunk::<8>() {
+        // Binance always sends eight fractional digits
+        Some(&eight) => eight_digits(eight)?,
+        None => few_digits(frac_part)?,
+    };
+    let raw = int * 100_000_000 + frac * PAD.get(frac_part.len())?;
+    i64::try_from(raw).ok()
+}
+
+/// At most ten ASCII digits as a number, one at a time; `None` at any other
+/// byte.
+#[inline]
+fn few_digits(digits: &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    for &b in digits {
         let d = b.wrapping_sub(b'0');
         if d > 9 {
             return None;
         }
-        int = int * 10 + u64::from(d);
+        v = v * 10 + u64::from(d);
     }
-    let frac = match frac_part.first_chunk::<8>() {
-        // Binance always sends eight fractional digits
-        Some(&eight) => eight_digits(eight)?,
-        None => {
-            let mut frac: u64 = 0;
-            for &b in frac_part {
-                let d = b.wrapping_sub(b'0');
-                if d > 9 {
-                    return None;
-                }
-                frac = frac * 10 + u64::from(d);
-            }
-            frac
-        }
-    };
-    let raw = int * 100_000_000 + frac * PAD.get(frac_part.len())?;
-    i64::try_from(raw).ok()
+    Some(v)
 }
 
 /// Eight ASCII digits as one number, eight bytes at a time: a check that
