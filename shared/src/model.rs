@@ -870,9 +870,9 @@ mod tests {
     proptest::proptest! {
         /// The AVX2 build of the kernel (when this CPU has AVX2) and the
         /// baseline build give the same bits for every shape the kernels
-        /// special-case or not: fixed and generic widths, column counts that
-        /// are and are not multiples of four, both activations, both
-        /// integrators, every diffusion kind.
+        /// special-case or not: fixed and generic widths, narrow layers
+        /// (even and odd columns summed apart) with odd and even column
+        /// counts, both activations, both integrators, every diffusion kind.
         #[test]
         fn kernels_agree_bit_for_bit(
             dim in 1usize..=MAX_STATE,
