@@ -69,25 +69,9 @@ struct Live {
 
 fn report(l: &Live, exec_type: ExecType, status: OrderStatus) -> ExecutionReport {
     ExecutionReport {
-        symbol: l.req.symbol,
-        client_id: l.req.client_id,
-        order_id: l.order_id,
-        side: l.req.side,
-        kind: l.req.kind,
-        exec_type,
-        status,
-        qty: l.req.qty,
-        price: l.req.price.unwrap_or(Price::ZERO),
-        last_qty: Qty::ZERO,
-        last_price: Price::ZERO,
         cum_qty: l.filled,
-        cum_quote: Amount::ZERO,
-        commission: Amount::ZERO,
-        fee_in_base: false,
         maker: true,
-        trade_id: 0,
-        time: Nanos(0),
-        reject_code: 0,
+        ..ExecutionReport::unfilled(&l.req, l.order_id, exec_type, status)
     }
 }
 

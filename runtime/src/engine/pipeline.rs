@@ -679,25 +679,15 @@ mod tests {
             (Side::Buy, Qty::parse("0.002").unwrap(), Some(Price::parse("50000").unwrap()))
         );
         let mut rep = ExecutionReport {
-            symbol: SymbolId(0),
-            client_id: req.client_id,
-            order_id: 1,
-            side: Side::Buy,
-            kind: req.kind,
-            exec_type: ExecType::Trade,
-            status: OrderStatus::Filled,
-            qty: req.qty,
             price: Price::parse("50000").unwrap(),
             last_qty: req.qty,
             last_price: Price::parse("50000").unwrap(),
             cum_qty: req.qty,
             cum_quote: Amount::parse("100").unwrap(),
             commission: Amount::parse("0.1").unwrap(),
-            fee_in_base: false,
             maker: true,
             trade_id: 1,
-            time: Nanos(0),
-            reject_code: 0,
+            ..ExecutionReport::unfilled(req, 1, ExecType::Trade, OrderStatus::Filled)
         };
         // the fill arrives before the ack
         e.on_execution(&rep);
@@ -779,25 +769,9 @@ mod tests {
         e.on_target(SymbolId(0), 0.01);
         let Some(Sent::Place(req)) = e.venue_mut().drain().next() else { panic!() };
         let mut rep = ExecutionReport {
-            symbol: SymbolId(0),
-            client_id: req.client_id,
-            order_id: 1,
-            side: Side::Buy,
-            kind: req.kind,
-            exec_type: ExecType::New,
-            status: OrderStatus::New,
-            qty: req.qty,
             price: Price::parse("50000").unwrap(),
-            last_qty: Qty::ZERO,
-            last_price: Price::ZERO,
-            cum_qty: Qty::ZERO,
-            cum_quote: Amount::ZERO,
-            commission: Amount::ZERO,
-            fee_in_base: false,
             maker: true,
-            trade_id: 0,
-            time: Nanos(0),
-            reject_code: 0,
+            ..ExecutionReport::unfilled(&req, 1, ExecType::New, OrderStatus::New)
         };
         e.on_execution(&rep);
         rep.exec_type = ExecType::Trade;

@@ -125,6 +125,30 @@ pub struct SimOrder {
     pub fills: Vec<SimFill>,
 }
 
+impl SimOrder {
+    /// A just-accepted order (`NEW`, nothing filled) for `req` at `price`
+    /// (zero for a market order); LIMIT orders carry their time in force,
+    /// GTC when none was sent.
+    pub fn accepted(order_id: u64, req: &PlaceOrder, price: Price, now_ms: u64) -> Self {
+        Self {
+            order_id,
+            symbol: req.symbol.clone(),
+            client_id: req.client_id.clone(),
+            side: req.side,
+            kind: req.kind,
+            time_in_force: (req.kind == OrderType::Limit).then(|| req.time_in_force.unwrap_or(TimeInForce::Gtc)),
+            price,
+            orig_qty: req.qty,
+            executed_qty: Qty::ZERO,
+            cum_quote: Amount::ZERO,
+            status: OrderStatus::New,
+            time_ms: now_ms,
+            update_ms: now_ms,
+            fills: Vec::new(),
+        }
+    }
+}
+
 /// One asset balance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Balance {
@@ -401,26 +425,8 @@ impl SimExchange for TouchExchange {
         }
         let order_id = self.next_order_id;
         self.next_order_id += 1;
-        let order = SimOrder {
-            order_id,
-            symbol: req.symbol.clone(),
-            client_id: req.client_id.clone(),
-            side: req.side,
-            kind: req.kind,
-            time_in_force: if req.kind == OrderType::Limit {
-                Some(req.time_in_force.unwrap_or(TimeInForce::Gtc))
-            } else {
-                None
-            },
-            price: if req.kind == OrderType::Market { Price::ZERO } else { limit },
-            orig_qty: req.qty,
-            executed_qty: Qty::ZERO,
-            cum_quote: Amount::ZERO,
-            status: OrderStatus::New,
-            time_ms: now_ms,
-            update_ms: now_ms,
-            fills: Vec::new(),
-        };
+        let price = if req.kind == OrderType::Market { Price::ZERO } else { limit };
+        let order = SimOrder::accepted(order_id, req, price, now_ms);
         self.orders.push(order.clone());
         let idx = self.orders.len() - 1;
         self.events.push(UserEvent::Execution { order, exec_type: ExecType::New, fill: None, time_ms: now_ms });

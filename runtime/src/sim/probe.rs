@@ -19,10 +19,10 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use hdrhistogram::Histogram;
-use odex_shared::market::{Amount, BookTop, Nanos, Price, Qty};
+use odex_shared::market::{Amount, BookTop, Nanos, Price};
 use serde::{Deserialize, Serialize};
 
-use crate::order::{ExecType, OrderStatus, OrderType, TimeInForce};
+use crate::order::{ExecType, OrderStatus};
 
 use super::config::SymbolSpec;
 use super::exchange::{ApiError, Balance, OrderRef, PlaceOrder, SimExchange, SimOrder, UserEvent};
@@ -225,22 +225,7 @@ impl SimExchange for ProbeExchange {
         }
         let order_id = self.next_order_id;
         self.next_order_id += 1;
-        let mut order = SimOrder {
-            order_id,
-            symbol: req.symbol.clone(),
-            client_id: req.client_id.clone(),
-            side: req.side,
-            kind: req.kind,
-            time_in_force: (req.kind == OrderType::Limit).then(|| req.time_in_force.unwrap_or(TimeInForce::Gtc)),
-            price: req.price.unwrap_or(Price::ZERO),
-            orig_qty: req.qty,
-            executed_qty: Qty::ZERO,
-            cum_quote: Amount::ZERO,
-            status: OrderStatus::New,
-            time_ms: now_ms,
-            update_ms: now_ms,
-            fills: Vec::new(),
-        };
+        let mut order = SimOrder::accepted(order_id, req, req.price.unwrap_or(Price::ZERO), now_ms);
         self.events.push(UserEvent::Execution {
             order: order.clone(),
             exec_type: ExecType::New,
@@ -305,6 +290,8 @@ impl SimExchange for ProbeExchange {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::order::{OrderType, TimeInForce};
+    use odex_shared::market::Qty;
 
     fn probe(ticks: u64) -> Probe {
         Probe::new(ProbeConfig {
