@@ -95,3 +95,56 @@ fn a_trained_model_is_exported_loaded_and_backtested_deterministically() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("checksum mismatch"), "{out:?}");
 }
+
+/// The Sharpe ratio a backtest's summary reports for the strategy.
+fn sharpe(summary: &Path) -> f64 {
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary).expect("summary")).expect("summary JSON");
+    s["strategy"]["sharpe"].as_f64().unwrap_or_else(|| panic!("no strategy.sharpe in {s}"))
+}
+
+#[test]
+fn a_trained_model_earns_at_least_80_percent_of_the_ou_oracles_sharpe_out_of_sample_after_fees() {
+    let (train, odex) = binaries();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let p = |name: &str| tmp.path().join(name).to_string_lossy().to_string();
+
+    // training and held-out series: the same OU process, different seeds
+    run(&train, &["synth", "--kind", "ou", "--bars", "10000", "--seed", "21", "--out", &p("train.csv")]);
+    run(&train, &["synth", "--kind", "ou", "--bars", "5000", "--seed", "22", "--out", &p("test.csv")]);
+    run(
+        &train,
+        &[
+            "fit",
+            "--config",
+            "trainer/config/ou-model.toml",
+            "--data",
+            &p("train.csv"),
+            "--name",
+            "ou",
+            "--epochs",
+            "80",
+            "--models-dir",
+            &p("models"),
+            "--reports-dir",
+            &p("reports"),
+            "--quiet",
+        ],
+    );
+    let model = p("models/ou.odex");
+    // both trade the held-out series through the venue model with the
+    // default costs (10 bps fees, 1 bp slippage, 1 ms latency); the oracle
+    // knows the true parameters (the synth sidecar) and uses the model's
+    // sizing and horizon
+    let common = ["backtest", "--model", &model, "--data", &p("test.csv"), "--seed", "5"];
+    run(&odex, &[&common[..], &["--out", &p("model")]].concat());
+    run(&odex, &[&common[..], &["--oracle", &p("test.json"), "--out", &p("oracle")]].concat());
+    let (model_sharpe, oracle_sharpe) =
+        (sharpe(&tmp.path().join("model/summary.json")), sharpe(&tmp.path().join("oracle/summary.json")));
+    eprintln!("out of sample, after fees: model Sharpe {model_sharpe:.2}, oracle {oracle_sharpe:.2}");
+    assert!(oracle_sharpe > 1.0, "the oracle should earn on its own process after fees: Sharpe {oracle_sharpe}");
+    assert!(
+        model_sharpe >= 0.8 * oracle_sharpe,
+        "model Sharpe {model_sharpe:.3} is below 80% of the oracle's {oracle_sharpe:.3}"
+    );
+}
