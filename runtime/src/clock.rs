@@ -90,6 +90,19 @@ impl Clock for SimClock {
     }
 }
 
+/// A shared clock: a backtest's engine and its venue read one [`SimClock`].
+impl<C: Clock + ?Sized> Clock for &C {
+    #[inline]
+    fn monotonic(&self) -> Nanos {
+        (**self).monotonic()
+    }
+
+    #[inline]
+    fn wall(&self) -> Nanos {
+        (**self).wall()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

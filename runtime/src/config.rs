@@ -176,6 +176,15 @@ pub struct RawRisk {
     /// cannot sell what it does not hold, so the default is `false`.
     #[serde(default)]
     pub allow_short: bool,
+    /// Spot accounts (`allow_short = false`): buy only what the quote cash
+    /// pays for at the mid with this many bps kept back for fees and for the
+    /// price moving before the fill.
+    #[serde(default = "default_cash_reserve")]
+    pub cash_reserve_bps: u32,
+}
+
+const fn default_cash_reserve() -> u32 {
+    100
 }
 
 fn default_burst() -> u32 {
@@ -195,6 +204,10 @@ pub struct RawOrders {
     /// Requote a working order when its price is this many ticks off.
     #[serde(default = "default_requote")]
     pub requote_ticks: u32,
+    /// A change of target position worth less than this many bps of equity
+    /// places no order (0: any change of at least one lot step does).
+    #[serde(default)]
+    pub min_rebalance_bps: u32,
     /// A request not answered in this time is `Unknown`.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
@@ -222,6 +235,7 @@ impl Default for RawOrders {
             kind: default_order_type(),
             price_offset_ticks: 0,
             requote_ticks: default_requote(),
+            min_rebalance_bps: 0,
             timeout_ms: default_timeout(),
             client_id_prefix: default_prefix(),
         }
@@ -525,6 +539,8 @@ pub struct RiskLimits {
     pub flatten_on_kill: bool,
     /// Negative positions allowed.
     pub allow_short: bool,
+    /// Spot buys keep this many bps of the quote cash back.
+    pub cash_reserve_bps: u32,
 }
 
 /// Order style.
@@ -549,6 +565,8 @@ pub struct OrderPolicy {
     pub price_offset_ticks: i32,
     /// Requote threshold in ticks.
     pub requote_ticks: u32,
+    /// Smallest target change worth an order, bps of equity.
+    pub min_rebalance_bps: u32,
     /// Unanswered requests become `Unknown` after this.
     pub timeout: Nanos,
     /// Client order id prefix.
@@ -944,6 +962,9 @@ impl RawConfig {
         if r.stale_data_ms == 0 {
             c.push("risk.stale_data_ms", "must be > 0, got 0");
         }
+        if r.cash_reserve_bps >= 10_000 {
+            c.push("risk.cash_reserve_bps", format!("must be < 10000, got {}", r.cash_reserve_bps));
+        }
         let risk = RiskLimits {
             capital,
             max_position,
@@ -960,6 +981,7 @@ impl RawConfig {
             kill_switch_file: r.kill_switch_file.as_deref().map(|p| resolve(base_dir, p)),
             flatten_on_kill: r.flatten_on_kill,
             allow_short: r.allow_short,
+            cash_reserve_bps: r.cash_reserve_bps,
         };
 
         let o = &self.orders;
@@ -988,6 +1010,9 @@ impl RawConfig {
         if o.timeout_ms == 0 {
             c.push("orders.timeout_ms", "must be > 0, got 0");
         }
+        if o.min_rebalance_bps >= 10_000 {
+            c.push("orders.min_rebalance_bps", format!("must be < 10000, got {}", o.min_rebalance_bps));
+        }
         // the run part appended to the prefix takes at most 8 bytes and the
         // sequence number at most 20 ("-" separators included in the 8)
         let prefix_ok = !o.client_id_prefix.is_empty()
@@ -1003,6 +1028,7 @@ impl RawConfig {
             style,
             price_offset_ticks: o.price_offset_ticks,
             requote_ticks: o.requote_ticks,
+            min_rebalance_bps: o.min_rebalance_bps,
             timeout: Nanos::from_millis(o.timeout_ms),
             client_id_prefix: o.client_id_prefix.clone(),
         };
@@ -1324,6 +1350,19 @@ path = "journal.bin"
         let text = GOOD.replace("max_open_orders = 4", "max_open_orders = \"four\"");
         let e = RawConfig::parse(&text).unwrap_err();
         assert!(e.mentions("risk.max_open_orders"), "{e}");
+    }
+
+    #[test]
+    fn rebalance_band_and_cash_reserve_default_and_are_checked() {
+        let cfg = RawConfig::parse(GOOD).unwrap().validate(base()).unwrap();
+        assert_eq!((cfg.orders.min_rebalance_bps, cfg.risk.cash_reserve_bps), (0, 100));
+        let text = GOOD
+            .replace("stale_data_ms = 2000", "stale_data_ms = 2000\ncash_reserve_bps = 10000")
+            .replace("[journal]", "[orders]\nmin_rebalance_bps = 20000\n\n[journal]");
+        let e = RawConfig::parse(&text).unwrap().validate(base()).unwrap_err();
+        assert!(e.mentions("risk.cash_reserve_bps") && e.mentions("orders.min_rebalance_bps"), "{e}");
+        let text = GOOD.replace("[journal]", "[orders]\nmin_rebalance_bps = 150\n\n[journal]");
+        assert_eq!(RawConfig::parse(&text).unwrap().validate(base()).unwrap().orders.min_rebalance_bps, 150);
     }
 
     #[test]

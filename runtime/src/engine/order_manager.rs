@@ -912,6 +912,7 @@ mod tests {
             style,
             price_offset_ticks: 0,
             requote_ticks: 2,
+            min_rebalance_bps: 0,
             timeout: Nanos::from_millis(1000),
             client_id_prefix: "odx".into(),
         }

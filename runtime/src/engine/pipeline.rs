@@ -81,6 +81,8 @@ struct SymbolSlot {
     /// How old the last event already was when it arrived (wall clock minus
     /// its exchange time; zero when the venue gives none).
     last_lag: Nanos,
+    /// The target fraction of equity decided on the last event.
+    fraction: f64,
 }
 
 /// The trading engine for one set of symbols.
@@ -124,6 +126,50 @@ fn mid_of(top: &BookTop) -> Price {
     Price::from_raw(top.bid.raw() / 2 + top.ask.raw() / 2 + (top.bid.raw() % 2 + top.ask.raw() % 2) / 2)
 }
 
+/// Books a market event against its symbol (last book, arrival time and
+/// lag) and returns the model's observation of it with the symbol's slot.
+fn note_market<'a>(
+    symbols: &'a mut [SymbolSlot],
+    counters: &mut EngineCounters,
+    clock: &impl Clock,
+    ev: &MarketEvent,
+    t0: Nanos,
+) -> Option<(Observation, &'a mut SymbolSlot)> {
+    counters.events += 1;
+    let Some(slot) = symbols.get_mut(usize::from(ev.symbol().0)) else {
+        counters.unknown_symbol += 1;
+        return None;
+    };
+    slot.last_event = t0;
+    slot.last_lag = ev.exchange_time.map_or(Nanos(0), |t| clock.wall().saturating_sub(t));
+    let obs = match ev.data {
+        MarketData::Book(b) => {
+            if b.top.is_sane() {
+                slot.top = Some(b.top);
+            }
+            Observation { price: b.top.mid(), bid_qty: b.top.bid_qty.to_f64(), ask_qty: b.top.ask_qty.to_f64() }
+        }
+        MarketData::Trade(t) => {
+            let q = t.qty.to_f64();
+            let (bid_qty, ask_qty) = match t.taker_side {
+                Side::Buy => (q, 0.0),
+                Side::Sell => (0.0, q),
+            };
+            Observation { price: t.price.to_f64(), bid_qty, ask_qty }
+        }
+        MarketData::Bar(b) => {
+            // bars only (klines, a backtest): the close is both sides of a
+            // locked book, so orders are priced and marked at it
+            if b.bar.close.is_positive() {
+                slot.top = Some(BookTop { bid: b.bar.close, ask: b.bar.close, bid_qty: Qty::ZERO, ask_qty: Qty::ZERO });
+            }
+            let buy = b.taker_buy_volume.to_f64();
+            Observation { price: b.bar.close.to_f64(), bid_qty: buy, ask_qty: (b.bar.volume.to_f64() - buy).max(0.0) }
+        }
+    };
+    Some((obs, slot))
+}
+
 impl<V: Venue, C: Clock> Engine<V, C> {
     /// Builds an engine: one predictor per symbol from `model` (sizing as
     /// already overridden by the config), the symbols' exchange `filters`
@@ -155,6 +201,7 @@ impl<V: Venue, C: Clock> Engine<V, C> {
                 top: None,
                 last_event: now,
                 last_lag: Nanos(0),
+                fraction: 0.0,
             })
             .collect();
         let quote = config.symbols.first().map_or("", |s| s.quote.as_str());
@@ -187,6 +234,17 @@ impl<V: Venue, C: Clock> Engine<V, C> {
     /// The venue.
     pub const fn venue(&self) -> &V {
         &self.venue
+    }
+
+    /// Takes the venue back (the end of a backtest).
+    pub fn into_venue(self) -> V {
+        self.venue
+    }
+
+    /// The target fraction of equity decided on a symbol's last event
+    /// (before sizing limits and risk); zero before any.
+    pub fn target_fraction(&self, symbol: SymbolId) -> f64 {
+        self.symbols.get(usize::from(symbol.0)).map_or(0.0, |s| s.fraction)
     }
 
     /// The venue, mutably (a simulator or recorder to drain).
@@ -278,49 +336,34 @@ impl<V: Venue, C: Clock> Engine<V, C> {
     /// One market event through the whole pipeline.
     pub fn on_market(&mut self, ev: &MarketEvent) {
         let t0 = self.clock.monotonic();
-        self.counters.events += 1;
-        let symbol = ev.symbol();
-        let Some(slot) = self.symbols.get_mut(usize::from(symbol.0)) else {
-            self.counters.unknown_symbol += 1;
+        let Some((obs, slot)) = note_market(&mut self.symbols, &mut self.counters, &self.clock, ev, t0) else {
             return;
-        };
-        slot.last_event = t0;
-        slot.last_lag = ev.exchange_time.map_or(Nanos(0), |t| self.clock.wall().saturating_sub(t));
-        let obs = match ev.data {
-            MarketData::Book(b) => {
-                if b.top.is_sane() {
-                    slot.top = Some(b.top);
-                }
-                Observation { price: b.top.mid(), bid_qty: b.top.bid_qty.to_f64(), ask_qty: b.top.ask_qty.to_f64() }
-            }
-            MarketData::Trade(t) => {
-                let q = t.qty.to_f64();
-                let (bid_qty, ask_qty) = match t.taker_side {
-                    Side::Buy => (q, 0.0),
-                    Side::Sell => (0.0, q),
-                };
-                Observation { price: t.price.to_f64(), bid_qty, ask_qty }
-            }
-            MarketData::Bar(b) => {
-                let buy = b.taker_buy_volume.to_f64();
-                Observation {
-                    price: b.bar.close.to_f64(),
-                    bid_qty: buy,
-                    ask_qty: (b.bar.volume.to_f64() - buy).max(0.0),
-                }
-            }
         };
         if !slot.predictor.observe(&obs) {
             self.counters.bad_observation += 1;
         }
         let mut fraction = slot.predictor.target_fraction();
+        let symbol = ev.symbol();
         if self.probe {
             fraction = if self.portfolio.position(symbol).qty.is_positive() { 0.0 } else { PROBE_FRACTION };
         }
+        slot.fraction = fraction;
         let t1 = self.clock.monotonic();
         record(&mut self.timings.model, t1.saturating_sub(t0).0);
         self.act(symbol, fraction, t1);
         record(&mut self.timings.total, self.clock.monotonic().saturating_sub(t0).0);
+    }
+
+    /// One market event with the target fraction decided elsewhere (a
+    /// backtest's oracle or baseline): the book and the data age are updated
+    /// as by [`Self::on_market`], the model is not run, and the rest of the
+    /// pipeline (risk, orders, venue) is the same.
+    pub fn on_market_with_target(&mut self, ev: &MarketEvent, fraction: f64) {
+        let t0 = self.clock.monotonic();
+        if let Some((_, slot)) = note_market(&mut self.symbols, &mut self.counters, &self.clock, ev, t0) {
+            slot.fraction = fraction;
+            self.act(ev.symbol(), fraction, t0);
+        }
     }
 
     /// The pipeline after the model: a target fraction of equity for one
@@ -341,7 +384,7 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         let equity = self.portfolio.mark(symbol, mid);
         let breaker = self.risk.on_equity(equity);
         let pos = self.portfolio.position(symbol);
-        let want = fraction * equity.to_f64() / mid.to_f64();
+        let want = self.sized_target(fraction, equity, mid, pos.qty);
         let target = Qty::from_f64(if want.is_finite() { want } else { 0.0 }).unwrap_or(Qty::ZERO);
         // stale data: the last event was old on arrival, or nothing came since
         let data_age = Nanos(t1.saturating_sub(last_event).0.saturating_add(last_lag.0));
@@ -367,6 +410,28 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         }
         self.execute(t2, mid, data_age);
         record(&mut self.timings.orders, self.clock.monotonic().saturating_sub(t2).0);
+    }
+
+    /// The position (base units) the model's `fraction` of `equity` asks
+    /// for at `mid`, before the risk clamp: unchanged from `held` when the
+    /// change is worth less than `orders.min_rebalance_bps` of equity, and
+    /// for a spot account no more than the quote cash buys with
+    /// `risk.cash_reserve_bps` kept back.
+    #[inline]
+    fn sized_target(&self, fraction: f64, equity: Amount, mid: Price, held: Qty) -> f64 {
+        let (equity, mid, held) = (equity.to_f64(), mid.to_f64(), held.to_f64());
+        let mut want = fraction * equity / mid;
+        let band = f64::from(self.orders.policy().min_rebalance_bps) * 1e-4 * equity / mid;
+        if (want - held).abs() < band {
+            want = held;
+        }
+        let limits = self.risk.limits();
+        if !limits.allow_short {
+            let reserve = 1.0 + f64::from(limits.cash_reserve_bps) * 1e-4;
+            let cash = self.portfolio.quote_cash().to_f64().max(0.0);
+            want = want.min(held.max(0.0) + cash / (mid * reserve));
+        }
+        want
     }
 
     /// Housekeeping when no event arrived for a while: kill switch, timeouts
@@ -607,7 +672,10 @@ mod tests {
     }
 
     fn engine() -> Engine<RecordingVenue, SimClock> {
-        let cfg = config();
+        engine_with(config())
+    }
+
+    fn engine_with(cfg: Config) -> Engine<RecordingVenue, SimClock> {
         let model = cfg.load_model().unwrap();
         Engine::new(
             &cfg,
@@ -637,6 +705,75 @@ mod tests {
             }),
         };
         e.on_market(&ev);
+    }
+
+    fn placed(e: &mut Engine<RecordingVenue, SimClock>) -> Vec<OrderRequest> {
+        e.venue_mut().drain().filter_map(|s| if let Sent::Place(r) = s { Some(r) } else { None }).collect()
+    }
+
+    #[test]
+    fn target_changes_inside_the_rebalance_band_place_no_order() {
+        let mut cfg = config();
+        cfg.orders.min_rebalance_bps = 100; // 1% of equity
+        let mut e = engine_with(cfg);
+        book(&mut e, "50000", "50000.02");
+        e.venue_mut().drain().for_each(drop);
+        e.on_target(SymbolId(0), 0.009);
+        assert!(placed(&mut e).is_empty());
+        e.on_target(SymbolId(0), 0.011);
+        let p = placed(&mut e);
+        assert_eq!(p.iter().map(|r| r.qty).collect::<Vec<_>>(), [Qty::parse("0.002").unwrap()], "{p:?}");
+    }
+
+    #[test]
+    fn a_spot_account_buys_no_more_than_its_cash_pays_for() {
+        let mut cfg = config();
+        cfg.risk.max_position = Qty::parse("10").unwrap();
+        cfg.risk.max_notional = Amount::parse("1000000").unwrap();
+        cfg.risk.cash_reserve_bps = 100;
+        let mut e = engine_with(cfg.clone());
+        book(&mut e, "50000", "50000.02");
+        e.venue_mut().drain().for_each(drop);
+        // 100% of 10000 at ~50000 is 0.2; the cash pays for 10000 / (50000.01 x 1.01) = 0.19801
+        e.on_target(SymbolId(0), 1.0);
+        assert_eq!(placed(&mut e).iter().map(|r| r.qty).collect::<Vec<_>>(), [Qty::parse("0.198").unwrap()]);
+        // with shorts allowed (a margin account) the cash is not the limit
+        cfg.risk.allow_short = true;
+        let mut e = engine_with(cfg);
+        book(&mut e, "50000", "50000.02");
+        e.venue_mut().drain().for_each(drop);
+        e.on_target(SymbolId(0), 1.0);
+        assert_eq!(placed(&mut e).iter().map(|r| r.qty).collect::<Vec<_>>(), [Qty::parse("0.199").unwrap()]);
+    }
+
+    #[test]
+    fn bars_give_a_locked_book_at_the_close_and_orders_priced_at_it() {
+        let mut e = engine();
+        let close = Price::parse("2000").unwrap();
+        let bar = MarketEvent {
+            recv: e.clock().monotonic(),
+            exchange_time: None,
+            data: MarketData::Bar(crate::event::BarUpdate {
+                symbol: SymbolId(0),
+                bar: odex_shared::market::Bar {
+                    open_time_ms: 0,
+                    open: close,
+                    high: close,
+                    low: close,
+                    close,
+                    volume: Qty::ONE,
+                },
+                taker_buy_volume: Qty::ZERO,
+            }),
+        };
+        e.on_market_with_target(&bar, 0.05);
+        assert_eq!(e.book(SymbolId(0)).map(|t| (t.bid, t.ask)), Some((close, close)));
+        assert!((e.target_fraction(SymbolId(0)) - 0.05).abs() < 1e-15);
+        let p = placed(&mut e);
+        assert_eq!(
+            p.iter().map(|r| (r.qty, r.price)).collect::<Vec<_>>(),
+            [(Qty::parse("0.25").unwrap(), Some(close))]
+        );
     }
 
     #[test]

@@ -215,6 +215,12 @@ impl Portfolio {
         e
     }
 
+    /// The strategy's quote cash: capital plus every fill's quote flow,
+    /// minus fees charged in quote.
+    pub fn quote_cash(&self) -> Amount {
+        self.positions.iter().fold(self.capital, |a, p| a.saturating_add(p.cash).saturating_sub(p.fees_quote))
+    }
+
     /// Highest equity seen.
     pub const fn high_water(&self) -> Amount {
         self.high_water

@@ -540,6 +540,7 @@ mod tests {
             kill_switch_file: None,
             flatten_on_kill: true,
             allow_short: true,
+            cash_reserve_bps: 100,
         }
     }
 

@@ -3,14 +3,16 @@
 //! position, partial fills, fees, a spot account that cannot borrow).
 //!
 //! Reports are queued in storage allocated once and handed to the engine
-//! by the runner after each event, as a real exchange's would arrive later
-//! over the socket.
+//! by the runner after each event ([`deliver`]), as a real
+//! exchange's would arrive later over the socket. The venue is generic over
+//! the clock: `odex run --mode paper` reads the system clock, a backtest
+//! shares one simulated clock between the venue and the engine.
 
 use odex_shared::market::{Amount, Qty};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::PaperConfig;
-use crate::engine::{RequestKind, Venue as EngineVenue};
+use crate::engine::{Engine, RequestKind, Venue as EngineVenue};
 use crate::event::MarketEvent;
 use crate::filters::SymbolFilters;
 use crate::order::{ClientOrderId, ExecType, ExecutionReport, OrderRequest, SymbolId};
@@ -63,11 +65,14 @@ impl ReportSink for Queue<'_> {
     }
 }
 
+/// Room for reports between two deliveries.
+const EVENT_CAPACITY: usize = 4096;
+
 /// The paper venue.
 #[derive(Debug)]
-pub struct PaperVenue {
+pub struct PaperVenue<C: Clock = SystemClock> {
     venue: Venue,
-    clock: SystemClock,
+    clock: C,
     events: Events,
 }
 
@@ -108,8 +113,14 @@ impl PaperVenue {
             seed: settings.seed,
             ..VenueConfig::default()
         };
-        let events = Events { queue: Vec::with_capacity(4096), next: 0, lost: 0 };
-        Ok(Self { venue: Venue::new(&config)?, clock: SystemClock::new(), events })
+        Ok(Self::with_model(Venue::new(&config)?, SystemClock::new()))
+    }
+}
+
+impl<C: Clock> PaperVenue<C> {
+    /// A paper venue over a venue model built elsewhere, reading `clock`.
+    pub fn with_model(venue: Venue, clock: C) -> Self {
+        Self { venue, clock, events: Events { queue: Vec::with_capacity(EVENT_CAPACITY), next: 0, lost: 0 } }
     }
 
     /// The venue model (ledger, open orders).
@@ -117,14 +128,27 @@ impl PaperVenue {
         &self.venue
     }
 
-    /// Feeds a market event to the venue model first (fills happen), as
-    /// the backtester does.
+    /// Takes the venue model back (the end of a backtest).
+    pub fn into_model(self) -> Venue {
+        self.venue
+    }
+
+    /// Feeds a market event to the venue model first (fills happen),
+    /// stamped with this venue's clock (the runner's clock has another
+    /// origin).
     #[inline]
     pub fn on_market(&mut self, ev: &MarketEvent) {
-        let mut q = Queue(&mut self.events);
         let mut ev = *ev;
         ev.recv = self.clock.monotonic();
-        self.venue.on_market(&ev, &mut q);
+        self.on_market_at_recv(&ev);
+    }
+
+    /// Feeds a market event stamped on this venue's clock already (a
+    /// backtest's event times).
+    #[inline]
+    pub fn on_market_at_recv(&mut self, ev: &MarketEvent) {
+        let mut q = Queue(&mut self.events);
+        self.venue.on_market(ev, &mut q);
     }
 
     /// Lets orders and cancels in flight arrive.
@@ -157,7 +181,29 @@ impl PaperVenue {
     }
 }
 
-impl EngineVenue for PaperVenue {
+/// Hands the events `next` pops (from a [`PaperVenue`], wherever the engine
+/// keeps it) to `engine`, in order; returns how many were `order.place`
+/// refusals.
+#[inline]
+pub fn deliver<V: EngineVenue, K: Clock>(
+    engine: &mut Engine<V, K>,
+    mut next: impl FnMut(&mut Engine<V, K>) -> Option<PaperEvent>,
+) -> u64 {
+    let mut refused = 0;
+    while let Some(ev) = next(engine) {
+        match ev {
+            PaperEvent::Report(r) => engine.on_execution(&r),
+            PaperEvent::Status(r) => engine.on_order_status(&r),
+            PaperEvent::Refused(kind, symbol, id) => {
+                refused += u64::from(kind == RequestKind::Place);
+                engine.on_request_failed(symbol, &id, kind, false);
+            }
+        }
+    }
+    refused
+}
+
+impl<C: Clock> EngineVenue for PaperVenue<C> {
     fn place(&mut self, req: &OrderRequest) {
         let now = self.clock.monotonic();
         match self.venue.submit(*req, now) {

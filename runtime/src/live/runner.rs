@@ -42,7 +42,7 @@ use crate::net::{
 use crate::order::{ClientOrderId, ExecutionReport, OrderRequest, OrderType, SymbolId, TimeInForce};
 
 use super::metrics::{Ask, ConnSnapshot, MetricsServer, Snapshot};
-use super::paper::{PaperEvent, PaperVenue};
+use super::paper::{self, PaperVenue};
 use super::wire::{self, SymbolTable};
 use super::ws_venue::{Credentials, ORDER_ID_BASE, Pending, WsApiVenue};
 
@@ -673,23 +673,10 @@ impl Trader {
 
     fn drain_paper(&mut self) {
         let Some(engine) = self.engine.as_mut() else { return };
-        loop {
-            let ev = match engine.venue_mut() {
-                ExecVenue::Paper { paper, .. } => paper.pop(),
-                ExecVenue::Live(_) => None,
-            };
-            match ev {
-                Some(PaperEvent::Report(r)) => engine.on_execution(&r),
-                Some(PaperEvent::Status(r)) => engine.on_order_status(&r),
-                Some(PaperEvent::Refused(kind, symbol, id)) => {
-                    if kind == RequestKind::Place {
-                        self.counters.rejects += 1;
-                    }
-                    engine.on_request_failed(symbol, &id, kind, false);
-                }
-                None => break,
-            }
-        }
+        self.counters.rejects += paper::deliver(engine, |e| match e.venue_mut() {
+            ExecVenue::Paper { paper, .. } => paper.pop(),
+            ExecVenue::Live(_) => None,
+        });
     }
 
     fn on_api_frame(&mut self, payload: &[u8]) {
