@@ -1,7 +1,9 @@
-//! Backtester throughput: top-of-book events replayed through the venue
-//! model with the reference model (4-dimensional state, MLP 4 -> 32 -> 32 ->
-//! 4, PadeTanh, one RK4 step) evaluated on every event, and the venue model
-//! alone (two resting orders, every event matched against them).
+//! Backtester throughput: top-of-book events replayed through the engine
+//! and the venue model with the reference model (4-dimensional state, MLP
+//! 4 -> 32 -> 32 -> 4, PadeTanh, one RK4 step) evaluated on every event (the
+//! engine's journal written to a temporary file as in a real backtest), the
+//! model alone, and the venue model alone (a resting order, every event
+//! matched against it).
 //!
 //! Run with `cargo bench -p odex-benches --bench backtest`; criterion prints
 //! events per second as `thrpt`.
@@ -25,13 +27,19 @@ const EVENTS: usize = 200_000;
 fn config() -> BacktestConfig {
     let mut c = BacktestConfig::new(
         DataSource::Klines(vec![PathBuf::from("synthetic")]),
-        SignalConfig::Model(PathBuf::from("reference")),
+        PathBuf::from("reference"),
+        SignalConfig::Model,
         PathBuf::from("unused"),
-    );
+    )
+    .unwrap();
     c.slippage = Slippage::BookWalk { levels: 3, spacing_bps: 1.0 };
     c.order_latency = LatencySpec::Constant(Nanos(200_000));
     c.market_data_latency = LatencySpec::Constant(Nanos(100_000));
     c
+}
+
+fn journal() -> PathBuf {
+    std::env::temp_dir().join(format!("odex-bench-backtest-{}.journal", std::process::id()))
 }
 
 /// The venue alone: one resting bid far below the market, so every event
@@ -60,15 +68,16 @@ fn venue_pass(events: &[odex_runtime::event::MarketEvent], vc: &odex_runtime::ve
 
 fn backtest(c: &mut Criterion) {
     let events = synthetic_book(SYMBOL, EVENTS, Nanos(10_000_000), 1);
-    let predictor = Predictor::new(&reference_model()).unwrap();
+    let model = reference_model();
+    let predictor = Predictor::new(&model).unwrap();
     let cfg = config();
+    let journal = journal();
     let mut g = c.benchmark_group("backtest");
     g.throughput(Throughput::Elements(EVENTS as u64));
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.bench_function("model_every_event", |b| {
         b.iter(|| {
-            let mut p = predictor.clone();
-            let r = replay(&cfg, black_box(&events), &mut p).unwrap();
+            let r = replay(&cfg, black_box(&events), &model, &journal).unwrap();
             black_box(r.fills.len())
         });
     });
@@ -91,6 +100,7 @@ fn backtest(c: &mut Criterion) {
         b.iter(|| venue_pass(black_box(&events), &vc));
     });
     g.finish();
+    let _ = std::fs::remove_file(&journal);
 }
 
 /// `ODEX_BENCH_CPU=model:N`, `signal:N` (the model alone) or `venue:N` runs that workload N times over the
@@ -102,15 +112,14 @@ fn cpu_time_mode() -> bool {
     let (what, n) = spec.split_once(':').unwrap_or((spec.as_str(), "10"));
     let reps: usize = n.parse().unwrap_or(10);
     let events = synthetic_book(SYMBOL, EVENTS, Nanos(10_000_000), 1);
-    let predictor = Predictor::new(&reference_model()).unwrap();
+    let model = reference_model();
+    let predictor = Predictor::new(&model).unwrap();
     let cfg = config();
+    let journal = journal();
     let mut total = 0u64;
     for _ in 0..reps {
         total += match what {
-            "model" => {
-                let mut p = predictor.clone();
-                replay(&cfg, black_box(&events), &mut p).unwrap().fills.len() as u64
-            }
+            "model" => replay(&cfg, black_box(&events), &model, &journal).unwrap().fills.len() as u64,
             "signal" => {
                 let mut p = predictor.clone();
                 let mut trading = 0u64;
@@ -126,6 +135,7 @@ fn cpu_time_mode() -> bool {
             _ => venue_pass(&events, &venue_config(&cfg)),
         };
     }
+    let _ = std::fs::remove_file(&journal);
     println!("{what}: {} events replayed ({total} fills)", reps * EVENTS);
     true
 }

@@ -30,7 +30,7 @@ enum Command {
     /// Trade: live (real orders) or paper (live data, simulated fills), from one TOML config.
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
-    /// Backtest a model on kline data with the simulated venue (fees, slippage, latency).
+    /// Backtest a model on kline data: the live engine on a simulated clock against the venue model (fees, slippage, latency).
     #[command(after_help = BACKTEST_EXAMPLES)]
     Backtest(BacktestArgs),
     /// Validate a runtime config file and report every problem with its key.
@@ -156,30 +156,47 @@ Examples:
       --data ../shared/data/binance/klines/ETHUSDT-1m-2022-08-14.csv \\
       --data ../shared/data/binance/klines/ETHUSDT-1m-2022-08-15.csv --out out/backtest
 
-  # odex-train synth output, passive maker orders, 2/10 bps fees, lognormal latency
-  odex backtest --model models/ou.odex --data data/ou.csv --execution passive \\
+  # odex-train synth output, post-only maker orders, 2/10 bps fees, lognormal latency
+  odex backtest --model models/ou.odex --data data/ou.csv --execution post-only \\
       --fees 2,10 --latency lognormal:2ms,0.5 --out out/ou
 
-Writes summary.json, equity.csv, fills.csv and ledger.json into --out; the
-same inputs and seed give byte-identical files.";
+  # the engine settings of a deployment (risk limits, order policy, sizing)
+  odex backtest --config runtime/examples/paper.toml --model models/ou.odex --data data/ou.csv --out out/ou-deployed
+
+The engine of `odex run` trades every event on a simulated clock against the
+venue model; without --config its settings are the built-in ones (market
+orders, a 2% rebalance band, a spot account, no drawdown breaker; `odex
+backtest --print-engine-config` shows them as TOML). Writes summary.json,
+equity.csv, fills.csv, ledger.json and journal.bin into --out; the same
+inputs and seed give byte-identical files.";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ExecutionArg {
     /// MARKET orders.
     Market,
-    /// LIMIT IOC orders a few bps through the touch.
+    /// GTC LIMIT orders at the touch (the close on bars), requoted as it moves.
+    Limit,
+    /// LIMIT_MAKER orders at the touch, requoted as it moves.
+    PostOnly,
+    /// LIMIT IOC orders at the far touch.
     Ioc,
-    /// LIMIT_MAKER orders at the touch, replaced as the target moves.
-    Passive,
 }
 
 #[derive(Debug, Args)]
 struct BacktestArgs {
-    /// The model file to trade.
+    /// The model file to trade (default with --config: its model.file).
+    #[arg(long, required_unless_present_any = ["config", "print_engine_config"])]
+    model: Option<PathBuf>,
+    /// An `odex run` config whose engine settings to use: its first symbol,
+    /// `[risk]` (`risk.capital` is the opening quote balance), `[orders]`,
+    /// `[model.sizing]` and `[runtime]`.
     #[arg(long)]
-    model: PathBuf,
+    config: Option<PathBuf>,
+    /// Print the built-in engine settings as TOML and exit.
+    #[arg(long)]
+    print_engine_config: bool,
     /// Kline CSV files (Binance archives or `timestamp,open,high,low,close,volume`), in time order.
-    #[arg(long, required = true)]
+    #[arg(long, required_unless_present = "print_engine_config")]
     data: Vec<PathBuf>,
     /// Output folder.
     #[arg(long, default_value = "out/backtest")]
@@ -193,19 +210,23 @@ struct BacktestArgs {
     /// One-way order latency: `const:1ms`, `uniform:..`, `lognormal:MEDIAN,SIGMA`.
     #[arg(long, default_value = "const:1ms")]
     latency: String,
-    /// How target changes become orders.
-    #[arg(long, value_enum, default_value = "market")]
-    execution: ExecutionArg,
-    /// Opening quote balance.
-    #[arg(long, default_value = "10000")]
-    initial_quote: String,
+    /// Order type (overrides the engine settings' orders.type).
+    #[arg(long, value_enum)]
+    execution: Option<ExecutionArg>,
+    /// Smallest change of position worth an order, in bps of equity
+    /// (overrides orders.min_rebalance_bps).
+    #[arg(long)]
+    min_rebalance_bps: Option<u32>,
+    /// Opening quote balance (overrides risk.capital).
+    #[arg(long)]
+    initial_quote: Option<String>,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Trade the oracle instead of the model: the mean-reversion strategy
     /// that knows the true OU parameters, read from an `odex-train synth`
-    /// sidecar (`data.json`); it uses --model's sizing and horizon, so the
-    /// two are comparable.
+    /// sidecar (`data.json`); the engine trades its targets with --model's
+    /// sizing and horizon, so the two are comparable.
     #[arg(long)]
     oracle: Option<PathBuf>,
 }
@@ -226,37 +247,61 @@ fn oracle_params(path: &std::path::Path) -> Result<odex_runtime::backtest::OuPar
 }
 
 fn backtest(args: BacktestArgs) -> Result<()> {
-    use odex_runtime::backtest::{self, BacktestConfig, DataSource, Execution, SignalConfig};
+    use odex_runtime::backtest::{self, BacktestConfig, DataSource, SignalConfig};
+    use odex_runtime::config::OrderStyle;
     use odex_runtime::venue::{FixedFees, LatencySpec, Slippage};
 
+    if args.print_engine_config {
+        print!("{}", backtest::config::DEFAULT_ENGINE_TOML);
+        return Ok(());
+    }
     // the oracle trades with the model's sizing and horizon, so the two compare
-    let (signal, sizing) = match &args.oracle {
-        None => (SignalConfig::Model(args.model.clone()), None),
+    let signal = match &args.oracle {
+        None => SignalConfig::Model,
         Some(sidecar) => {
             let params = oracle_params(sidecar)?;
-            let (_, model) = read_model(&args.model)?;
+            let model_path = args.model.as_ref().ok_or_else(|| anyhow::anyhow!("--oracle needs --model"))?;
+            let (_, model) = read_model(model_path)?;
             let horizon = model.spec.dt * f64::from(model.spec.horizon_steps);
-            (SignalConfig::Oracle { params, horizon }, Some(model.spec.sizing))
+            SignalConfig::Oracle { params, horizon }
         }
     };
-    let mut cfg = BacktestConfig::new(DataSource::Klines(args.data), signal, args.out);
-    cfg.sizing = sizing;
+    let mut cfg = BacktestConfig::new(DataSource::Klines(args.data), PathBuf::new(), signal, args.out)?;
+    if let Some(path) = &args.config {
+        cfg = cfg.with_engine_file(path)?;
+    }
+    cfg.model = match args.model {
+        Some(m) => m,
+        None => cfg.engine.model_file.clone(),
+    };
+    if let Some(e) = args.execution {
+        cfg.engine.orders.style = match e {
+            ExecutionArg::Market => OrderStyle::Market,
+            ExecutionArg::Limit => OrderStyle::Limit,
+            ExecutionArg::PostOnly => OrderStyle::PostOnly,
+            ExecutionArg::Ioc => OrderStyle::Ioc,
+        };
+    }
+    if let Some(bps) = args.min_rebalance_bps {
+        if bps >= 10_000 {
+            bail!("--min-rebalance-bps {bps}: must be < 10000");
+        }
+        cfg.engine.orders.min_rebalance_bps = bps;
+    }
+    if let Some(q) = &args.initial_quote {
+        let capital = odex_shared::market::Amount::parse(q).map_err(|e| anyhow::anyhow!("--initial-quote {q}: {e}"))?;
+        cfg.set_initial_quote(capital);
+    }
     cfg.fees = FixedFees::parse(&args.fees).map_err(|e| anyhow::anyhow!("--fees {}: {e}", args.fees))?;
     cfg.slippage = Slippage::parse(&args.slippage).map_err(|e| anyhow::anyhow!("--slippage {}: {e}", args.slippage))?;
     cfg.order_latency =
         LatencySpec::parse(&args.latency).map_err(|e| anyhow::anyhow!("--latency {}: {e}", args.latency))?;
-    cfg.execution = match args.execution {
-        ExecutionArg::Market => Execution::Market,
-        ExecutionArg::Ioc => Execution::MarketableLimit { offset_bps: 5.0 },
-        ExecutionArg::Passive => Execution::Passive { offset_bps: 0.0 },
-    };
-    cfg.initial_quote = odex_shared::market::Amount::parse(&args.initial_quote)
-        .map_err(|e| anyhow::anyhow!("--initial-quote {}: {e}", args.initial_quote))?;
     cfg.seed = args.seed;
     let report = backtest::run(&cfg)?;
     let s = &report.summary;
     println!("backtest of {} on {} ({} events)", s.signal, s.data.join(", "), s.events);
     println!("  equity      {} -> {} (PnL {}, fees {})", s.initial_equity, s.final_equity, s.pnl, s.fees);
+    println!("  engine      {}", s.engine);
     println!("  orders      {} ({} fills, {} maker, {} rejected)", s.orders, s.fills, s.maker_fills, s.rejects);
     for (name, m) in [("strategy", &s.strategy), ("buy & hold", &s.buy_and_hold)] {
         println!(

@@ -1,10 +1,13 @@
 //! End-to-end backtests: the real ETHUSDT archives, synthetic OU data with
-//! the oracle, byte-identical reruns and error messages.
+//! the oracle, byte-identical reruns, the engine's settings and journal, and
+//! error messages.
 
 use std::path::{Path, PathBuf};
 
 use odex_runtime::backtest::data::OuSeries;
-use odex_runtime::backtest::{self, BacktestConfig, DataSource, Execution, OuParams, SignalConfig};
+use odex_runtime::backtest::{self, BacktestConfig, DataSource, OuParams, SignalConfig};
+use odex_runtime::config::OrderStyle;
+use odex_runtime::engine::{JournalRecord, recover};
 use odex_runtime::venue::{FixedFees, LatencySpec, Slippage};
 use odex_shared::market::{Amount, Nanos, Qty};
 use odex_shared::sizing::SizingParams;
@@ -40,9 +43,10 @@ fn out_dir(name: &str) -> PathBuf {
 }
 
 fn eth_config(name: &str) -> BacktestConfig {
-    let mut c = BacktestConfig::new(DataSource::Klines(eth_days()), SignalConfig::Model(golden()), out_dir(name));
+    let mut c =
+        BacktestConfig::new(DataSource::Klines(eth_days()), golden(), SignalConfig::Model, out_dir(name)).unwrap();
     // trade on every edge so the run exercises the venue
-    c.sizing = Some(SizingParams { kelly_fraction: 0.5, vol_target: 0.05, max_leverage: 1.0, min_edge: 0.0 });
+    c.set_sizing(SizingParams { kelly_fraction: 0.5, vol_target: 0.05, max_leverage: 1.0, min_edge: 0.0 });
     c.fees = FixedFees::from_bps(10.0, 10.0).unwrap();
     c.slippage = Slippage::FixedBps { bps: 2.0 };
     c.order_latency = LatencySpec::LogNormal { median: Nanos(2_000_000), sigma: 0.5 };
@@ -67,7 +71,7 @@ fn real_ethusdt_archive_end_to_end_with_fees_and_slippage() {
     assert!((s.strategy.periods_per_year - 525_600.0).abs() < 1.0, "{}", s.strategy.periods_per_year);
     assert!(s.strategy.sharpe.is_finite() && s.buy_and_hold.sharpe.is_finite());
     assert!(s.strategy.max_drawdown >= 0.0 && s.strategy.max_drawdown < 1.0);
-    for f in ["summary.json", "equity.csv", "fills.csv", "ledger.json"] {
+    for f in ["summary.json", "equity.csv", "fills.csv", "ledger.json", "journal.bin"] {
         assert!(c.out_dir.join(f).is_file(), "{f} missing");
     }
     let equity = std::fs::read_to_string(c.out_dir.join("equity.csv")).unwrap();
@@ -89,6 +93,24 @@ fn real_ethusdt_archive_end_to_end_with_fees_and_slippage() {
         serde_json::from_str(&std::fs::read_to_string(c.out_dir.join("ledger.json")).unwrap()).unwrap();
     assert_eq!(ledger["accounts"][0]["base"], s.final_base.as_str());
     assert_eq!(ledger["accounts"][0]["fees"], s.fees.as_str());
+    // the engine traded: its journal holds one Place per order sent, and
+    // its fills add up to the ledger's position
+    let rec = recover(&c.out_dir.join("journal.bin")).unwrap();
+    assert!(rec.stop.is_none(), "{:?}", rec.stop);
+    let places = rec.records.iter().filter(|r| matches!(r, JournalRecord::Place { .. })).count();
+    assert_eq!(places as u64, s.orders);
+    let mut journal_base = Qty::ZERO;
+    for r in &rec.records {
+        if let JournalRecord::Report(x) = r
+            && x.last_qty.is_positive()
+        {
+            journal_base = match x.side {
+                odex_shared::market::Side::Buy => journal_base.saturating_add(x.last_qty),
+                odex_shared::market::Side::Sell => journal_base.saturating_sub(x.last_qty),
+            };
+        }
+    }
+    assert_eq!(journal_base.to_string(), s.final_base);
     let _ = std::fs::remove_dir_all(&c.out_dir);
 }
 
@@ -100,7 +122,7 @@ fn same_backtest_twice_writes_identical_bytes() {
     let ra = backtest::run(&a).unwrap();
     let rb = backtest::run(&b).unwrap();
     assert_eq!(ra.summary, rb.summary);
-    for f in ["summary.json", "equity.csv", "fills.csv", "ledger.json"] {
+    for f in ["summary.json", "equity.csv", "fills.csv", "ledger.json", "journal.bin"] {
         let x = std::fs::read(a.out_dir.join(f)).unwrap();
         let y = std::fs::read(b.out_dir.join(f)).unwrap();
         assert!(x == y, "{f} differs between identical runs");
@@ -109,7 +131,7 @@ fn same_backtest_twice_writes_identical_bytes() {
     // execution style does
     let mut c = eth_config("rerun-c");
     c.seed = 43;
-    c.execution = Execution::MarketableLimit { offset_bps: 1.0 };
+    c.engine.orders.style = OrderStyle::Ioc;
     let rc = backtest::run(&c).unwrap();
     let fa = std::fs::read(a.out_dir.join("fills.csv")).unwrap();
     let fc = std::fs::read(c.out_dir.join("fills.csv")).unwrap();
@@ -135,10 +157,12 @@ fn oracle_earns_on_mean_reverting_data_after_fees() {
     };
     let mut c = BacktestConfig::new(
         DataSource::SyntheticOu(ou),
+        golden(),
         SignalConfig::Oracle { params, horizon: 10.0 },
         out_dir("oracle"),
-    );
-    c.sizing = Some(SizingParams { kelly_fraction: 0.5, vol_target: 0.05, max_leverage: 1.0, min_edge: 0.0 });
+    )
+    .unwrap();
+    c.set_sizing(SizingParams { kelly_fraction: 0.5, vol_target: 0.05, max_leverage: 1.0, min_edge: 0.0 });
     c.fees = FixedFees::from_bps(1.0, 2.0).unwrap();
     c.slippage = Slippage::FixedBps { bps: 0.5 };
     let r = backtest::run(&c).unwrap();
@@ -153,7 +177,8 @@ fn oracle_earns_on_mean_reverting_data_after_fees() {
 #[test]
 fn passive_execution_fills_as_maker() {
     let mut c = eth_config("passive");
-    c.execution = Execution::Passive { offset_bps: 2.0 };
+    c.engine.orders.style = OrderStyle::PostOnly;
+    c.engine.orders.price_offset_ticks = 50;
     let r = backtest::run(&c).unwrap();
     assert!(r.summary.fills > 0, "{:#?}", r.summary);
     assert_eq!(r.summary.maker_fills, r.summary.fills);
@@ -171,19 +196,34 @@ fn bad_inputs_are_named() {
          1660435260000,1979.20,oops,1978.34,1979.20,371.758,1660435319999,736185.7246,731,152.0439,301077.72458,0\n",
     )
     .unwrap();
-    let c = BacktestConfig::new(DataSource::Klines(vec![bad.clone()]), SignalConfig::Model(golden()), dir.join("out"));
+    let c = BacktestConfig::new(DataSource::Klines(vec![bad.clone()]), golden(), SignalConfig::Model, dir.join("out"))
+        .unwrap();
     let e = backtest::run(&c).unwrap_err().to_string();
     assert_eq!(e, format!("{}:2:23: high: `oops`: bad decimal: invalid byte 'o' at offset 0", bad.display()));
     let c = BacktestConfig::new(
         DataSource::Klines(eth_days()),
-        SignalConfig::Model(dir.join("none.odex")),
+        dir.join("none.odex"),
+        SignalConfig::Model,
         dir.join("out"),
-    );
+    )
+    .unwrap();
     let e = backtest::run(&c).unwrap_err().to_string();
     assert!(e.contains("none.odex") && e.contains("No such file"), "{e}");
     let mut c = eth_config("bad-config");
-    c.min_rebalance = 2.0;
-    assert_eq!(backtest::run(&c).unwrap_err().to_string(), "backtest config `min_rebalance`: must be in [0, 1)");
+    c.bar_participation = 2.0;
+    assert_eq!(backtest::run(&c).unwrap_err().to_string(), "backtest config `bar_participation`: must be in (0, 1]");
+    // an engine config file: every problem with its key and the file
+    let toml = dir.join("engine.toml");
+    let text = backtest::config::DEFAULT_ENGINE_TOML
+        .replace("{symbol}", "ETHUSDT")
+        .replace("{base}", "ETH")
+        .replace("{quote}", "USDT")
+        .replace("{capital}", "-5")
+        .replace("type = \"market\"", "type = \"stop\"");
+    std::fs::write(&toml, text).unwrap();
+    let e = eth_config("bad-engine").with_engine_file(&toml).unwrap_err().to_string();
+    assert!(e.contains("engine.toml: 2 problems"), "{e}");
+    assert!(e.contains("risk.capital") && e.contains("orders.type"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -245,5 +285,68 @@ fn cli_oracle_reads_a_synth_sidecar_and_trades_with_the_model_sizing() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("gbm.json") && err.contains("needs \"ou\""), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The largest position (base units) in a backtest's equity curve.
+fn largest_position(out: &Path) -> f64 {
+    let equity = std::fs::read_to_string(out.join("equity.csv")).unwrap();
+    equity.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().parse::<f64>().unwrap()).fold(0.0, f64::max)
+}
+
+#[test]
+fn the_engines_risk_limits_and_order_policy_apply_in_a_backtest() {
+    // unlimited, the sized position reaches several ETH
+    let free = eth_config("limits-free");
+    let rf = backtest::run(&free).unwrap();
+    assert!(largest_position(&free.out_dir) > 1.0, "{:#?}", rf.summary);
+    assert!(rf.summary.refusals.is_empty(), "{:?}", rf.summary.refusals);
+    // risk.max_position = 0.5 ETH: never exceeded, and the cuts are counted
+    let mut capped = eth_config("limits-capped");
+    capped.engine.risk.max_position = Qty::parse("0.5").unwrap();
+    let rc = backtest::run(&capped).unwrap();
+    assert!(largest_position(&capped.out_dir) <= 0.5, "{:#?}", rc.summary);
+    assert!(rc.summary.refusals.get("max_position").is_some_and(|n| *n > 0), "{:?}", rc.summary.refusals);
+    // without the default 2% rebalance band, small target changes trade too
+    let mut banded = eth_config("limits-band");
+    banded.engine.orders.min_rebalance_bps = 0;
+    let rb = backtest::run(&banded).unwrap();
+    assert!(rb.summary.orders > rf.summary.orders + 50, "{} vs {}", rb.summary.orders, rf.summary.orders);
+    for c in [free, capped, banded] {
+        let _ = std::fs::remove_dir_all(&c.out_dir);
+    }
+}
+
+#[test]
+fn cli_backtest_takes_the_engine_settings_from_an_odex_run_config() {
+    let dir = out_dir("cli-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let odex = env!("CARGO_BIN_EXE_odex");
+    // the built-in settings, printed, are a valid config once filled in
+    let printed = std::process::Command::new(odex).args(["backtest", "--print-engine-config"]).output().unwrap();
+    assert!(printed.status.success());
+    let text = String::from_utf8(printed.stdout).unwrap();
+    assert_eq!(text, backtest::config::DEFAULT_ENGINE_TOML);
+    let text = text
+        .replace("{symbol}", "ETHUSDT")
+        .replace("{base}", "ETH")
+        .replace("{quote}", "USDT")
+        .replace("{capital}", "5000")
+        .replace("max_position = \"1000000000\"", "max_position = \"0.25\"")
+        .replace("file = \"model.odex\"", &format!("file = {:?}", golden().display().to_string()));
+    let config = dir.join("deployed.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = std::process::Command::new(odex);
+    cmd.args(["backtest", "--config"]).arg(&config).arg("--out").arg(dir.join("out"));
+    for d in eth_days() {
+        cmd.arg("--data").arg(d);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/summary.json")).unwrap()).unwrap();
+    assert_eq!(s["initial_equity"], "5000", "{s}");
+    assert!(s["signal"].as_str().unwrap().contains("golden-v1.odex"), "{s}");
+    assert!(largest_position(&dir.join("out")) <= 0.25, "{s}");
     let _ = std::fs::remove_dir_all(&dir);
 }

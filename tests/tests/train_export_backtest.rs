@@ -80,7 +80,7 @@ fn a_trained_model_is_exported_loaded_and_backtested_deterministically() {
     let s: serde_json::Value = serde_json::from_slice(&summary).expect("summary JSON");
     assert_eq!(s["events"], 1500);
     assert!(s["orders"].as_u64().expect("orders") > 0, "the model never traded: {s}");
-    for file in ["summary.json", "equity.csv", "fills.csv", "ledger.json"] {
+    for file in ["summary.json", "equity.csv", "fills.csv", "ledger.json", "journal.bin"] {
         let a = std::fs::read(p(&format!("bt1/{file}"))).expect("first run");
         let b = std::fs::read(p(&format!("bt2/{file}"))).expect("second run");
         assert!(a == b, "{file} differs between two identical backtests");

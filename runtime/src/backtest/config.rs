@@ -1,19 +1,29 @@
-//! What a backtest runs: data, signal, venue model, execution style, output.
+//! What a backtest runs: data, signal, the engine's settings, the venue
+//! model, output.
 //!
 //! [`BacktestConfig`] is plain data with sensible defaults
 //! ([`BacktestConfig::new`]); [`BacktestConfig::validate`] checks every
-//! field and names the first bad one. The CLI fills it from flags.
+//! field and names the first bad one. The engine's settings are an `odex run`
+//! config ([`Config`]): by default the one in `engine.toml` beside this file,
+//! or an operator's own ([`BacktestConfig::with_engine_file`]), so a backtest
+//! trades with exactly the risk limits, order policy and sizing the live
+//! runtime would. The CLI fills the rest from flags.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use odex_shared::market::{Amount, Price, Qty};
 use odex_shared::sizing::SizingParams;
 
 use super::data::{DataError, OuSeries};
 use super::signal::OuParams;
+use crate::config::{Config, ConfigErrors, RawConfig};
 use crate::filters::{LotSize, NotionalFilter, PriceFilter, SymbolFilters};
 use crate::venue::latency::LatencySpec;
 use crate::venue::{FixedFees, Slippage, SymbolNames, VenueConfigError};
+
+/// The engine settings a backtest uses when given none: an `odex run`
+/// config with `{symbol}`, `{base}`, `{quote}` and `{capital}` to fill in.
+pub const DEFAULT_ENGINE_TOML: &str = include_str!("engine.toml");
 
 /// Where the events come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,12 +34,13 @@ pub enum DataSource {
     SyntheticOu(OuSeries),
 }
 
-/// What produces the per-event target position.
+/// What decides the target position on each event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SignalConfig {
-    /// An odex model file, run through the shared `Predictor`.
-    Model(PathBuf),
-    /// The oracle that knows the true OU parameters.
+    /// The model, run by the engine as in live trading.
+    Model,
+    /// The oracle that knows the true OU parameters; the engine trades its
+    /// targets with the model's sizing.
     Oracle {
         /// The parameters.
         params: OuParams,
@@ -38,41 +49,24 @@ pub enum SignalConfig {
     },
 }
 
-/// How target changes become orders.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Execution {
-    /// MARKET orders.
-    Market,
-    /// LIMIT IOC orders `offset_bps` through the touch (the close on bars).
-    MarketableLimit {
-        /// How far through the touch, in bps.
-        offset_bps: f64,
-    },
-    /// LIMIT_MAKER orders at the same-side best price (the close
-    /// `offset_bps` away on bars), cancelled and replaced as the target moves.
-    Passive {
-        /// Distance from the close on bars, in bps.
-        offset_bps: f64,
-    },
-}
-
 /// A backtest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BacktestConfig {
     /// Market data.
     pub data: DataSource,
+    /// The odex model file (the engine is built from it; its sizing, with
+    /// the engine config's overrides, sizes the oracle too).
+    pub model: PathBuf,
     /// Signal.
     pub signal: SignalConfig,
-    /// Sizing constants overriding the model file's.
-    pub sizing: Option<SizingParams>,
     /// Folder the results are written to (created if missing).
     pub out_dir: PathBuf,
-    /// The symbol's names.
-    pub symbol: SymbolNames,
-    /// Its exchange filters.
+    /// The engine's settings: its first symbol is the one traded, the
+    /// opening quote balance is `risk.capital`, and `[risk]`, `[orders]`,
+    /// `[model.sizing]` and `[runtime]` apply as in `odex run`.
+    pub engine: Config,
+    /// The symbol's exchange filters.
     pub filters: SymbolFilters,
-    /// Opening quote balance (the account starts flat).
-    pub initial_quote: Amount,
     /// Fees.
     pub fees: FixedFees,
     /// Slippage.
@@ -84,14 +78,9 @@ pub struct BacktestConfig {
     pub market_data_latency: LatencySpec,
     /// Seed of every random draw.
     pub seed: u64,
-    /// Order style.
-    pub execution: Execution,
-    /// Smallest change of position worth trading, as a fraction of equity.
-    pub min_rebalance: f64,
     /// Largest fraction of a bar's volume our fills may take.
     pub bar_participation: f64,
-    /// Quote kept back when buying, and locked above the reference price by
-    /// a market buy, in bps.
+    /// Quote locked above the reference price by a market buy, in bps.
     pub buy_reserve_bps: f64,
     /// Record one equity sample every this many observations (1 for bars).
     pub equity_every: u32,
@@ -126,32 +115,99 @@ pub fn ethusdt_filters() -> SymbolFilters {
     }
 }
 
+/// The default engine settings (`engine.toml`) for one symbol and an
+/// opening quote balance.
+///
+/// # Errors
+/// [`BacktestError::Engine`] when the names or the capital do not validate.
+pub fn default_engine(symbol: &SymbolNames, capital: Amount) -> Result<Config, BacktestError> {
+    let text = DEFAULT_ENGINE_TOML
+        .replace("{symbol}", &symbol.symbol)
+        .replace("{base}", &symbol.base_asset)
+        .replace("{quote}", &symbol.quote_asset)
+        .replace("{capital}", &capital.to_string());
+    Ok(RawConfig::parse(&text).and_then(|raw| raw.validate(None))?)
+}
+
 impl BacktestConfig {
-    /// A config with defaults: ETHUSDT filters, 10,000 USDT, Binance's base
-    /// fees (10 bps maker and taker), 1 bp slippage, 1 ms order and 0.5 ms
-    /// market-data latency, market orders, 2% rebalance band, 10% bar
-    /// participation, seed 0.
-    pub fn new(data: DataSource, signal: SignalConfig, out_dir: PathBuf) -> Self {
-        Self {
+    /// A config with defaults: the default engine settings (`engine.toml`:
+    /// market orders, a 2% rebalance band, spot, no drawdown breaker),
+    /// ETHUSDT and its filters, 10,000 USDT, Binance's base fees (10 bps
+    /// maker and taker), 1 bp slippage, 1 ms order and 0.5 ms market-data
+    /// latency, 10% bar participation, seed 0.
+    ///
+    /// # Errors
+    /// [`BacktestError::Engine`] if the default engine settings do not
+    /// validate (a build defect, covered by tests).
+    pub fn new(
+        data: DataSource,
+        model: PathBuf,
+        signal: SignalConfig,
+        out_dir: PathBuf,
+    ) -> Result<Self, BacktestError> {
+        let symbol = SymbolNames { symbol: "ETHUSDT".into(), base_asset: "ETH".into(), quote_asset: "USDT".into() };
+        Ok(Self {
             data,
+            model,
             signal,
-            sizing: None,
             out_dir,
-            symbol: SymbolNames { symbol: "ETHUSDT".into(), base_asset: "ETH".into(), quote_asset: "USDT".into() },
+            engine: default_engine(&symbol, Amount::from_raw(10_000 * 100_000_000))?,
             filters: ethusdt_filters(),
-            initial_quote: Amount::from_raw(10_000 * 100_000_000),
             fees: FixedFees::from_bps(10.0, 10.0).unwrap_or_default(),
             slippage: Slippage::FixedBps { bps: 1.0 },
             order_latency: LatencySpec::Constant(odex_shared::market::Nanos(1_000_000)),
             market_data_latency: LatencySpec::Constant(odex_shared::market::Nanos(500_000)),
             seed: 0,
-            execution: Execution::Market,
-            min_rebalance: 0.02,
             bar_participation: 0.1,
             buy_reserve_bps: 50.0,
             equity_every: 1,
             strict_bar_arrival: false,
-        }
+        })
+    }
+
+    /// Replaces the engine settings with an `odex run` config file's
+    /// (validated as `odex check-config` does; relative paths resolve
+    /// against its folder).
+    ///
+    /// # Errors
+    /// [`BacktestError::Engine`] listing every problem with its key.
+    pub fn with_engine_file(mut self, path: &Path) -> Result<Self, BacktestError> {
+        let text = std::fs::read_to_string(path).map_err(|e| BacktestError::Model {
+            path: path.to_path_buf(),
+            message: format!("cannot read the engine config: {e}"),
+        })?;
+        let errors = |mut e: ConfigErrors| {
+            e.file = Some(path.to_path_buf());
+            BacktestError::Engine(e)
+        };
+        self.engine = RawConfig::parse(&text).and_then(|raw| raw.validate(path.parent())).map_err(errors)?;
+        Ok(self)
+    }
+
+    /// The traded symbol's names (the engine config's first symbol).
+    pub fn symbol(&self) -> SymbolNames {
+        self.engine.symbols.first().map_or_else(
+            || SymbolNames { symbol: String::new(), base_asset: String::new(), quote_asset: String::new() },
+            |s| SymbolNames { symbol: s.name.clone(), base_asset: s.base.clone(), quote_asset: s.quote.clone() },
+        )
+    }
+
+    /// The opening quote balance (`risk.capital`).
+    pub const fn initial_quote(&self) -> Amount {
+        self.engine.risk.capital
+    }
+
+    /// Sets the opening quote balance.
+    pub const fn set_initial_quote(&mut self, capital: Amount) {
+        self.engine.risk.capital = capital;
+    }
+
+    /// Overrides every sizing constant of the model file.
+    pub const fn set_sizing(&mut self, s: SizingParams) {
+        self.engine.sizing.kelly_fraction = Some(s.kelly_fraction);
+        self.engine.sizing.vol_target = Some(s.vol_target);
+        self.engine.sizing.max_leverage = Some(s.max_leverage);
+        self.engine.sizing.min_edge = Some(s.min_edge);
     }
 
     /// Checks every field.
@@ -175,29 +231,20 @@ impl BacktestConfig {
         {
             return bad("signal.oracle", "kappa > 0, sigma > 0 and horizon > 0 are needed");
         }
-        if let Some(s) = &self.sizing
-            && s.invalid_field().is_some()
-        {
-            return bad("sizing", "out of range");
+        if self.engine.symbols.len() != 1 {
+            return bad("engine.symbols", "a backtest trades exactly one symbol");
         }
-        if self.initial_quote.raw() <= 0 {
-            return bad("initial_quote", "must be positive");
-        }
-        if !(self.min_rebalance.is_finite() && (0.0..1.0).contains(&self.min_rebalance)) {
-            return bad("min_rebalance", "must be in [0, 1)");
+        if self.engine.risk.capital.raw() <= 0 {
+            return bad("engine.risk.capital", "must be positive");
         }
         if !(self.buy_reserve_bps.is_finite() && (0.0..=1_000.0).contains(&self.buy_reserve_bps)) {
             return bad("buy_reserve_bps", "must be in [0, 1000]");
         }
+        if !(self.bar_participation.is_finite() && self.bar_participation > 0.0 && self.bar_participation <= 1.0) {
+            return bad("bar_participation", "must be in (0, 1]");
+        }
         if self.equity_every == 0 {
             return bad("equity_every", "must be at least 1");
-        }
-        let offset = match self.execution {
-            Execution::Market => 0.0,
-            Execution::MarketableLimit { offset_bps } | Execution::Passive { offset_bps } => offset_bps,
-        };
-        if !(offset.is_finite() && (0.0..=1_000.0).contains(&offset)) {
-            return bad("execution.offset_bps", "must be in [0, 1000]");
         }
         self.market_data_latency
             .validate()
@@ -231,6 +278,15 @@ pub enum BacktestError {
     /// The venue model refused its config.
     #[error(transparent)]
     Venue(#[from] VenueConfigError),
+    /// The engine settings do not validate.
+    #[error(transparent)]
+    Engine(#[from] ConfigErrors),
+    /// The engine could not be built (model, filters, buffers).
+    #[error(transparent)]
+    EngineBuild(#[from] crate::engine::EngineError),
+    /// The journal could not be written.
+    #[error(transparent)]
+    Journal(#[from] crate::engine::journal::JournalError),
     /// Results could not be written.
     #[error("{path}: {source}")]
     Write {

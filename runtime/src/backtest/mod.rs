@@ -1,11 +1,12 @@
-//! The backtester: replays market events through the venue model, asking a
-//! signal source on every event what to hold, and reports what happened.
+//! The backtester: replays market events through the live engine and the
+//! venue model on a simulated clock, and reports what happened.
 //!
 //! - [`data`]: kline CSV reader and synthetic series;
 //! - [`signal`]: the [`SignalSource`] seam, for the shared `Predictor` and
-//!   the OU oracle;
-//! - [`config`]: [`BacktestConfig`] and [`BacktestError`];
-//! - [`replay`](mod@replay): the per-event loop;
+//!   the OU oracle (whose targets the engine trades instead of the model's);
+//! - [`config`](mod@config): [`BacktestConfig`] (with the engine's `odex run` settings)
+//!   and [`BacktestError`];
+//! - [`replay`](mod@replay): the per-event loop around the engine;
 //! - [`metrics`]: returns, Sharpe, Sortino, drawdown, with their conventions;
 //! - [`report`]: the summary and the files written;
 //! - [`runner`]: [`run`], the entry point of `odex backtest`.
@@ -20,7 +21,7 @@ pub mod report;
 pub mod runner;
 pub mod signal;
 
-pub use config::{BacktestConfig, BacktestError, DataSource, Execution, SignalConfig};
+pub use config::{BacktestConfig, BacktestError, DataSource, SignalConfig};
 pub use metrics::Metrics;
 pub use replay::{Replay, replay};
 pub use report::{BacktestReport, Summary};

@@ -1,23 +1,35 @@
-//! The backtest loop: every event goes to the venue model first (fills
-//! happen), then, after the market-data latency, to the signal source; the
-//! target fraction becomes a target position (`equity x fraction / price`,
-//! rounded by the exchange filters) and, when it differs enough from the
-//! position held plus the orders working, an order goes to the venue.
+//! The backtest loop: the live engine ([`Engine`]) over the venue model, on
+//! a simulated clock.
 //!
-//! The account is a spot account: it starts with quote only, cannot borrow,
-//! so targets are clamped to `[0, 1]` of equity (a negative forecast means
-//! flat). Storage is reserved up front; the loop allocates only when the
-//! fill list outgrows its reserve.
+//! Per event: the venue model sees it first, at its own time (fills of
+//! working orders happen); the clock moves on by the market-data latency
+//! and orders in flight arrive; then the engine sees the event and runs its
+//! whole pipeline (model, sizing, risk, order manager) exactly as `odex run`
+//! does, its orders going to the venue model through the same
+//! [`PaperVenue`] that paper trading uses. Acknowledgements and fills reach
+//! the engine as reports, in order, before the next event. The engine's
+//! journal is written to `journal.bin` in the output folder.
+//!
+//! The account is a spot account: it starts with quote only and cannot
+//! borrow (the engine's `risk.allow_short` and `risk.cash_reserve_bps`).
+//! Storage is reserved up front; the loop allocates only when the fill list
+//! or the equity curve outgrows its reserve.
 
 use odex_shared::market::{Amount, Nanos, Price, Qty, Side};
+use odex_shared::model_file::ModelFile;
 
-use super::config::{BacktestConfig, BacktestError, Execution};
-use super::signal::SignalSource;
-use crate::event::{MarketData, MarketEvent};
-use crate::order::{ClientOrderId, ExecType, ExecutionReport, OrderRequest, OrderType, SymbolId, TimeInForce};
+use super::config::{BacktestConfig, BacktestError, SignalConfig};
+use super::signal::{OuOracle, SignalSource, observation};
+use crate::clock::SimClock;
+use crate::config::FsyncPolicy;
+use crate::engine::journal::JournalWriter;
+use crate::engine::{Engine, KillSwitch, RefusalCounts};
+use crate::event::MarketEvent;
+use crate::live::paper::{self, PaperEvent, PaperVenue};
+use crate::order::{ClientOrderId, ExecType, ExecutionReport, SymbolId};
 use crate::venue::latency::{Latency, LatencyModel};
 use crate::venue::rng::Rng;
-use crate::venue::{ReportSink, SymbolConfig, Venue, VenueConfig};
+use crate::venue::{SymbolConfig, Venue, VenueConfig};
 
 /// The one symbol a backtest trades.
 pub const SYMBOL: SymbolId = SymbolId(0);
@@ -69,14 +81,16 @@ pub struct Replay {
     pub fills: Vec<FillRow>,
     /// Events replayed.
     pub events: u64,
-    /// Events the signal used.
+    /// Events the model observed (books and bars).
     pub observations: u64,
-    /// Orders accepted.
+    /// Orders the engine sent.
     pub orders: u64,
-    /// Orders refused at submission.
+    /// Orders the venue refused at submission.
     pub rejects: u64,
     /// Orders that ended rejected or expired in matching.
     pub unfilled_ends: u64,
+    /// What the engine's risk layer refused, by reason.
+    pub refusals: RefusalCounts,
     /// The venue at the end (ledger, balances).
     pub venue: Venue,
 }
@@ -87,7 +101,7 @@ struct Collector {
     unfilled_ends: u64,
 }
 
-impl ReportSink for Collector {
+impl Collector {
     fn report(&mut self, r: &ExecutionReport) {
         match r.exec_type {
             ExecType::Trade => self.fills.push(FillRow {
@@ -110,10 +124,10 @@ impl ReportSink for Collector {
 pub fn venue_config(config: &BacktestConfig) -> VenueConfig {
     VenueConfig {
         symbols: vec![SymbolConfig {
-            names: config.symbol.clone(),
+            names: config.symbol(),
             filters: config.filters,
             base_balance: Qty::ZERO,
-            quote_balance: config.initial_quote,
+            quote_balance: config.initial_quote(),
         }],
         fees: config.fees,
         slippage: config.slippage,
@@ -129,136 +143,101 @@ pub fn venue_config(config: &BacktestConfig) -> VenueConfig {
     }
 }
 
-/// Replays `events` with `signal` deciding on every one.
+type BacktestEngine<'c> = Engine<PaperVenue<&'c SimClock>, &'c SimClock>;
+
+/// Hands the venue's reports to the engine, noting fills; returns the
+/// number of `order.place` refusals.
+fn deliver(engine: &mut BacktestEngine<'_>, sink: &mut Collector) -> u64 {
+    paper::deliver(engine, |e| {
+        let ev = e.venue_mut().pop();
+        if let Some(PaperEvent::Report(r)) = &ev {
+            sink.report(r);
+        }
+        ev
+    })
+}
+
+/// Replays `events` through the engine built from `model`; with an
+/// `oracle`, the engine trades the oracle's targets instead of running the
+/// model. Writes the engine's journal to `journal` (replaced).
 ///
 /// # Errors
-/// [`BacktestError::Config`] or [`BacktestError::Venue`] for a bad config.
-pub fn replay<S: SignalSource>(
+/// [`BacktestError`] for a bad config, an engine that does not build, or a
+/// journal that cannot be written.
+pub fn replay(
     config: &BacktestConfig,
     events: &[MarketEvent],
-    signal: &mut S,
+    model: &ModelFile,
+    journal: &std::path::Path,
 ) -> Result<Replay, BacktestError> {
     config.validate()?;
-    let mut venue = Venue::new(&venue_config(config))?;
+    let sizing = config.engine.sizing_for(model.spec.sizing);
+    let mut oracle = match &config.signal {
+        SignalConfig::Model => None,
+        SignalConfig::Oracle { params, horizon } => Some(OuOracle::new(*params, *horizon, sizing)),
+    };
+    let start = events.first().map_or(Nanos(0), |e| e.exchange_time.unwrap_or(e.recv));
+    let clock = SimClock::new(start);
+    let venue = PaperVenue::with_model(Venue::new(&venue_config(config))?, &clock);
+    let prefix = format!("{}-", config.engine.orders.client_id_prefix);
+    let mut engine = Engine::new(&config.engine, model, &[config.filters], &prefix, KillSwitch::new(), venue, &clock)?;
+    match std::fs::remove_file(journal) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(crate::engine::journal::JournalError::Io { path: journal.to_path_buf(), source: e }.into());
+        }
+        _ => {}
+    }
+    let mut writer = JournalWriter::open(journal, FsyncPolicy::Never)?;
+    let ring_half = config.engine.runtime.journal_ring_records / 2;
     let mut md_latency = Latency::new(config.market_data_latency.clone(), Rng::stream(config.seed, 2))
         .map_err(|_| BacktestError::Config { key: "market_data_latency", why: "out of range" })?;
     let every = u64::from(config.equity_every);
     let mut sink = Collector { fills: Vec::with_capacity(4096), unfilled_ends: 0 };
     let mut equity_curve = Vec::with_capacity(events.len() / usize::try_from(every).unwrap_or(1).max(1) + 2);
-    let (mut n_events, mut observations, mut orders, mut rejects) = (0u64, 0u64, 0u64, 0u64);
-    let fee_rate = config.fees.maker.raw().max(config.fees.taker.raw()) as f64 / 1e8;
-    let reserve = config.buy_reserve_bps * 1e-4;
-    let mut decided = Nanos(0);
-    let mut seq: u64 = 0;
+    let (mut n_events, mut observations, mut rejects) = (0u64, 0u64, 0u64);
     for ev in events {
         n_events += 1;
-        venue.on_market(ev, &mut sink);
-        if !signal.observe(ev) {
+        let t = ev.exchange_time.unwrap_or(ev.recv);
+        // the venue sees the event at its own time ...
+        engine.venue_mut().on_market_at_recv(&MarketEvent { recv: t, ..*ev });
+        rejects += deliver(&mut engine, &mut sink);
+        // ... the strategy a market-data latency later (never before its
+        // previous decision: the clock does not go back)
+        clock.set(Nanos(t.0.saturating_add(md_latency.next_latency().0)));
+        engine.venue_mut().advance();
+        rejects += deliver(&mut engine, &mut sink);
+        let observed = observation(ev).is_some();
+        let target = match oracle.as_mut() {
+            None => {
+                engine.on_market(ev);
+                engine.target_fraction(SYMBOL)
+            }
+            Some(o) => {
+                o.observe(ev);
+                let f = o.target_fraction();
+                engine.on_market_with_target(ev, f);
+                f
+            }
+        };
+        rejects += deliver(&mut engine, &mut sink);
+        if !engine.journal().has_room(ring_half) {
+            engine.flush_journal(&mut writer)?;
+        }
+        if !observed {
             continue;
         }
         observations += 1;
-        let t = ev.exchange_time.unwrap_or(ev.recv);
-        let now = Nanos(t.0.saturating_add(md_latency.next_latency().0)).max(decided);
-        decided = now;
-        let Some(mark) = venue.reference_price(SYMBOL) else { continue };
-        let Some(acct) = venue.account(SYMBOL).copied() else { continue };
-        let target = signal.target_fraction();
-        let equity = acct.quote.saturating_add(mark.notional(acct.base).unwrap_or(Amount::ZERO));
-        if observations % every == 0 {
+        let model = engine.venue().model();
+        if observations % every == 0
+            && let (Some(mark), Some(acct)) = (model.reference_price(SYMBOL), model.account(SYMBOL))
+        {
+            let equity = acct.quote.saturating_add(mark.notional(acct.base).unwrap_or(Amount::ZERO));
             equity_curve.push(EquityPoint { time: t, mark, base: acct.base, quote: acct.quote, equity, target });
         }
-        let fraction = if target.is_finite() { target.clamp(0.0, 1.0) } else { 0.0 };
-        let (bid, ask) = match ev.data {
-            MarketData::Book(b) => (b.top.bid, b.top.ask),
-            _ => (mark, mark),
-        };
-        let is_bar = matches!(ev.data, MarketData::Bar(_));
-        let mark_f = mark.to_f64();
-        let equity_f = equity.to_f64();
-        if !(mark_f > 0.0 && equity_f > 0.0) {
-            continue;
-        }
-        // what the working orders will add
-        let mut working = 0.0;
-        let mut open = None;
-        for o in venue.open_orders(SYMBOL) {
-            working += o.request.side.sign() as f64 * o.remaining().to_f64();
-            open = Some((o.request.side, o.request.price));
-        }
-        let delta = equity_f * fraction / mark_f - (acct.base.to_f64() + working);
-        let wanted = (delta.abs() * mark_f >= config.min_rebalance * equity_f).then_some(if delta > 0.0 {
-            Side::Buy
-        } else {
-            Side::Sell
-        });
-        let price_for = |side: Side| -> Option<Price> {
-            let f = &config.filters;
-            let scaled = |p: Price, bps: f64| Price::from_f64(p.to_f64() * (1.0 + bps * 1e-4)).ok();
-            match (config.execution, side) {
-                (Execution::Market, _) => None,
-                (Execution::MarketableLimit { offset_bps }, Side::Buy) => {
-                    scaled(ask, offset_bps).map(|p| f.round_price(p, Side::Buy))
-                }
-                (Execution::MarketableLimit { offset_bps }, Side::Sell) => {
-                    scaled(bid, -offset_bps).map(|p| f.round_price(p, Side::Sell))
-                }
-                (Execution::Passive { offset_bps }, Side::Buy) => {
-                    let p = if is_bar { scaled(mark, -offset_bps)? } else { bid };
-                    Some(f.round_price(p, Side::Buy))
-                }
-                (Execution::Passive { offset_bps }, Side::Sell) => {
-                    let p = if is_bar { scaled(mark, offset_bps)? } else { ask };
-                    Some(f.round_price(p, Side::Sell))
-                }
-            }
-        };
-        if let Some((side, price)) = open {
-            // Market and IOC orders finish on arrival; a passive order that no
-            // longer matches the wanted side and price is replaced.
-            if matches!(config.execution, Execution::Passive { .. })
-                && wanted.is_none_or(|w| w != side || price_for(w) != price)
-            {
-                venue.cancel_all(SYMBOL, now);
-            }
-            continue;
-        }
-        let Some(side) = wanted else { continue };
-        let qty_f = match side {
-            // what the venue will lock: mark x (1 + reserve) x qty x (1 + fee),
-            // with a hair of margin for its rounding up
-            Side::Buy => {
-                delta.min(acct.free_quote().to_f64() / (mark_f * (1.0 + fee_rate) * (1.0 + reserve) * (1.0 + 1e-6)))
-            }
-            Side::Sell => (-delta).min(acct.free_base().to_f64()),
-        };
-        let kind = match config.execution {
-            Execution::Market => OrderType::Market,
-            Execution::MarketableLimit { .. } => OrderType::Limit,
-            Execution::Passive { .. } => OrderType::LimitMaker,
-        };
-        let Ok(raw_qty) = Qty::from_f64(qty_f.max(0.0)) else { continue };
-        let qty =
-            config.filters.round_qty(raw_qty.min(if side == Side::Sell { acct.free_base() } else { raw_qty }), kind);
-        if !qty.is_positive() || mark.notional(qty).unwrap_or(Amount::ZERO).raw() < config.filters.min_notional().raw()
-        {
-            continue;
-        }
-        seq += 1;
-        let Ok(client_id) = ClientOrderId::with_sequence(b"bt-", seq) else { continue };
-        let req = OrderRequest {
-            symbol: SYMBOL,
-            client_id,
-            side,
-            kind,
-            time_in_force: (kind == OrderType::Limit).then_some(TimeInForce::Ioc),
-            price: price_for(side),
-            qty,
-        };
-        match venue.submit(req, now) {
-            Ok(_) => orders += 1,
-            Err(_) => rejects += 1,
-        }
     }
+    engine.flush_journal(&mut writer)?;
+    let orders = engine.orders().counters().placed;
+    let refusals = *engine.risk().refusals();
     Ok(Replay {
         equity: equity_curve,
         fills: sink.fills,
@@ -267,6 +246,7 @@ pub fn replay<S: SignalSource>(
         orders,
         rejects,
         unfilled_ends: sink.unfilled_ends,
-        venue,
+        refusals,
+        venue: engine.into_venue().into_model(),
     })
 }

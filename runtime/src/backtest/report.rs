@@ -1,9 +1,10 @@
 //! Backtest results: the summary and the files written for it.
 //!
 //! The output folder gets `summary.json` (metrics of the strategy and of
-//! buy-and-hold, costs, counts, the conventions used), `equity.csv` (one row
-//! per equity sample), `fills.csv` (one row per fill) and `ledger.json` (the
-//! venue's ledger at the end, for reconciliation). Nothing depends on the
+//! buy-and-hold, costs, counts, the engine's refusals, the conventions
+//! used), `equity.csv` (one row per equity sample), `fills.csv` (one row per
+//! fill), `ledger.json` (the venue's ledger at the end, for reconciliation)
+//! and `journal.bin` (the engine's journal, as `odex run` writes it). Nothing depends on the
 //! wall clock or on hash order: the same run writes the same bytes.
 
 use std::fmt::Write as _;
@@ -15,12 +16,16 @@ use serde::Serialize;
 use super::config::{BacktestConfig, BacktestError, DataSource, SignalConfig};
 use super::metrics::{self, Metrics};
 use super::replay::{Replay, SYMBOL};
+use crate::config::OrderStyle;
 
 /// The conventions behind the numbers, written into every summary.
 pub const CONVENTIONS: &str = "simple returns between equity samples; 365-day year of 24 h; \
 Sharpe = mean/sd*sqrt(periods_per_year), sample sd, zero risk-free rate; Sortino uses sqrt(mean(min(r,0)^2)); \
 annualised return compounds total return over periods_per_year/n; turnover = traded notional / initial equity; \
 buy and hold invests all equity at the first sample's mark with no costs";
+
+/// The engine's journal in the output folder.
+pub const JOURNAL_FILE: &str = "journal.bin";
 
 /// The headline numbers of a backtest (`summary.json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,6 +36,8 @@ pub struct Summary {
     pub data: Vec<String>,
     /// What gave the signal.
     pub signal: String,
+    /// The engine's order policy and account rules.
+    pub engine: String,
     /// Events replayed.
     pub events: u64,
     /// Events the signal observed.
@@ -55,10 +62,13 @@ pub struct Summary {
     pub fills: usize,
     /// Fills on the maker side.
     pub maker_fills: usize,
-    /// Orders accepted by the venue.
+    /// Orders the engine sent.
     pub orders: u64,
-    /// Orders refused at submission.
+    /// Orders the venue refused at submission.
     pub rejects: u64,
+    /// Targets and orders the engine's risk layer refused or cut, by reason
+    /// (only reasons that occurred).
+    pub refusals: std::collections::BTreeMap<&'static str, u64>,
     /// Orders that ended (expired or rejected in matching) with no fill.
     pub unfilled_orders: u64,
     /// Base held at the end.
@@ -88,7 +98,7 @@ pub fn summarise(config: &BacktestConfig, r: &Replay) -> Summary {
     let equity: Vec<f64> = r.equity.iter().map(|p| p.equity.to_f64()).collect();
     let exposed: Vec<bool> = r.equity.iter().map(|p| p.base.is_positive()).collect();
     let first_mark = r.equity.first().map_or(0.0, |p| p.mark.to_f64());
-    let first_equity = config.initial_quote.to_f64();
+    let first_equity = config.initial_quote().to_f64();
     let hold: Vec<f64> = r.equity.iter().map(|p| first_equity * p.mark.to_f64() / first_mark).collect();
     let acct = r.venue.account(SYMBOL).copied().unwrap_or_default();
     let last_mark = r.equity.last().map_or(Price::ZERO, |p| p.mark);
@@ -102,22 +112,45 @@ pub fn summarise(config: &BacktestConfig, r: &Replay) -> Summary {
         )],
     };
     let signal = match &config.signal {
-        SignalConfig::Model(path) => format!("model {}", path.display()),
-        SignalConfig::Oracle { params, horizon } => {
-            format!("OU oracle: kappa {} mu {} sigma {} horizon {}", params.kappa, params.mu, params.sigma, horizon)
-        }
+        SignalConfig::Model => format!("model {}", config.model.display()),
+        SignalConfig::Oracle { params, horizon } => format!(
+            "OU oracle: kappa {} mu {} sigma {} horizon {} (sized as model {})",
+            params.kappa,
+            params.mu,
+            params.sigma,
+            horizon,
+            config.model.display()
+        ),
     };
+    let (risk, orders) = (&config.engine.risk, &config.engine.orders);
+    let style = match orders.style {
+        OrderStyle::Limit => "limit",
+        OrderStyle::Market => "market",
+        OrderStyle::PostOnly => "post-only",
+        OrderStyle::Ioc => "ioc",
+    };
+    let engine = format!(
+        "{style} orders (offset {} ticks), rebalance band {} bps, {}",
+        orders.price_offset_ticks,
+        orders.min_rebalance_bps,
+        if risk.allow_short {
+            "shorts allowed".to_string()
+        } else {
+            format!("spot (cash reserve {} bps)", risk.cash_reserve_bps)
+        }
+    );
     Summary {
-        symbol: config.symbol.symbol.clone(),
+        symbol: config.symbol().symbol,
         data,
         signal,
+        engine,
         events: r.events,
         observations: r.observations,
         first_time_ms: r.equity.first().map_or(0, |p| p.time.as_millis()),
         last_time_ms: r.equity.last().map_or(0, |p| p.time.as_millis()),
-        initial_equity: config.initial_quote.to_string(),
+        initial_equity: config.initial_quote().to_string(),
         final_equity: final_equity.to_string(),
-        pnl: final_equity.saturating_sub(config.initial_quote).to_string(),
+        pnl: final_equity.saturating_sub(config.initial_quote()).to_string(),
         fees: acct.fees.to_string(),
         traded_notional: traded.to_string(),
         turnover: traded.to_f64() / first_equity,
@@ -125,6 +158,7 @@ pub fn summarise(config: &BacktestConfig, r: &Replay) -> Summary {
         maker_fills: r.fills.iter().filter(|f| f.maker).count(),
         orders: r.orders,
         rejects: r.rejects,
+        refusals: r.refusals.iter().filter(|(_, n)| *n > 0).map(|(k, n)| (k.as_str(), n)).collect(),
         unfilled_orders: r.unfilled_ends,
         final_base: acct.base.to_string(),
         final_quote: acct.quote.to_string(),
@@ -194,7 +228,7 @@ fn write(dir: &Path, name: &str, text: &str, files: &mut Vec<PathBuf>) -> Result
 pub fn write_all(config: &BacktestConfig, r: &Replay, summary: &Summary) -> Result<Vec<PathBuf>, BacktestError> {
     let dir = &config.out_dir;
     std::fs::create_dir_all(dir).map_err(|source| BacktestError::Write { path: dir.clone(), source })?;
-    let mut files = Vec::with_capacity(4);
+    let mut files = Vec::with_capacity(5);
     let mut json = serde_json::to_string_pretty(summary)?;
     json.push('\n');
     write(dir, "summary.json", &json, &mut files)?;
@@ -203,5 +237,6 @@ pub fn write_all(config: &BacktestConfig, r: &Replay, summary: &Summary) -> Resu
     let mut ledger = r.venue.ledger_json();
     ledger.push('\n');
     write(dir, "ledger.json", &ledger, &mut files)?;
+    files.push(dir.join(JOURNAL_FILE));
     Ok(files)
 }

@@ -1,13 +1,11 @@
 //! `run`: load the data and the signal, replay, summarise, write.
 
 use odex_shared::model_file;
-use odex_shared::predictor::Predictor;
 
-use super::config::{BacktestConfig, BacktestError, DataSource, SignalConfig};
+use super::config::{BacktestConfig, BacktestError, DataSource};
 use super::data::{self, DataError, KlineRow};
 use super::replay::{self, SYMBOL};
 use super::report::{self, BacktestReport};
-use super::signal::{OuOracle, SignalSource};
 use crate::event::MarketEvent;
 
 /// The events of a data source, in time order.
@@ -45,17 +43,6 @@ pub fn load_events(source: &DataSource) -> Result<Vec<MarketEvent>, BacktestErro
     Ok(data::bar_events(&rows, SYMBOL))
 }
 
-fn finish<S: SignalSource>(
-    config: &BacktestConfig,
-    events: &[MarketEvent],
-    signal: &mut S,
-) -> Result<BacktestReport, BacktestError> {
-    let r = replay::replay(config, events, signal)?;
-    let summary = report::summarise(config, &r);
-    let files = report::write_all(config, &r, &summary)?;
-    Ok(BacktestReport { summary, files })
-}
-
 /// Runs a backtest end to end and writes its results into `config.out_dir`.
 ///
 /// # Errors
@@ -64,20 +51,14 @@ fn finish<S: SignalSource>(
 pub fn run(config: &BacktestConfig) -> Result<BacktestReport, BacktestError> {
     config.validate()?;
     let events = load_events(&config.data)?;
-    match &config.signal {
-        SignalConfig::Model(path) => {
-            let model_err = |message: String| BacktestError::Model { path: path.clone(), message };
-            let bytes = std::fs::read(path).map_err(|e| model_err(e.to_string()))?;
-            let file = model_file::decode(&bytes).map_err(|e| model_err(e.to_string()))?;
-            let mut p = Predictor::new(&file).map_err(|e| model_err(e.to_string()))?;
-            if let Some(s) = config.sizing {
-                p.set_sizing(s);
-            }
-            finish(config, &events, &mut p)
-        }
-        SignalConfig::Oracle { params, horizon } => {
-            let mut o = OuOracle::new(*params, *horizon, config.sizing.unwrap_or_default());
-            finish(config, &events, &mut o)
-        }
-    }
+    let path = &config.model;
+    let model_err = |message: String| BacktestError::Model { path: path.clone(), message };
+    let bytes = std::fs::read(path).map_err(|e| model_err(e.to_string()))?;
+    let model = model_file::decode(&bytes).map_err(|e| model_err(e.to_string()))?;
+    let dir = &config.out_dir;
+    std::fs::create_dir_all(dir).map_err(|source| BacktestError::Write { path: dir.clone(), source })?;
+    let r = replay::replay(config, &events, &model, &dir.join(report::JOURNAL_FILE))?;
+    let summary = report::summarise(config, &r);
+    let files = report::write_all(config, &r, &summary)?;
+    Ok(BacktestReport { summary, files })
 }

@@ -1,12 +1,13 @@
-//! Per-event signal sources: what the backtester asks, on every event, for
-//! the position to hold.
+//! Per-event signal sources: what decides, on every event, the position to
+//! hold.
 //!
-//! [`SignalSource`] is implemented for the shared
-//! [`Predictor`] (the very code path the live engine
-//! runs) and for [`OuOracle`], the mean-reversion strategy that knows the
-//! true parameters of a synthetic Ornstein-Uhlenbeck series: the benchmark a
-//! trained model's Sharpe is compared with. The backtester is generic over
-//! the source, so there is no dynamic dispatch per event.
+//! The backtester trades the model inside the engine, as `odex run` does;
+//! [`SignalSource`] is the seam for targets decided outside it, which the
+//! engine then trades through its own sizing limits, risk and order path:
+//! [`OuOracle`], the mean-reversion strategy that knows the true parameters
+//! of a synthetic Ornstein-Uhlenbeck series (the benchmark a trained model's
+//! Sharpe is compared with). It is also implemented for the shared
+//! [`Predictor`], to measure the model alone (`benches/benches/backtest.rs`).
 
 use odex_shared::features::Observation;
 use odex_shared::predictor::Predictor;
