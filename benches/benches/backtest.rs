@@ -77,7 +77,7 @@ fn backtest(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.bench_function("model_every_event", |b| {
         b.iter(|| {
-            let r = replay(&cfg, black_box(&events), &model, &journal).unwrap();
+            let r = replay(&cfg, black_box(&events), &model, Some(&journal)).unwrap();
             black_box(r.fills.len())
         });
     });
@@ -119,7 +119,7 @@ fn cpu_time_mode() -> bool {
     let mut total = 0u64;
     for _ in 0..reps {
         total += match what {
-            "model" => replay(&cfg, black_box(&events), &model, &journal).unwrap().fills.len() as u64,
+            "model" => replay(&cfg, black_box(&events), &model, Some(&journal)).unwrap().fills.len() as u64,
             "signal" => {
                 let mut p = predictor.clone();
                 let mut trading = 0u64;

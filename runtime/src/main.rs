@@ -303,12 +303,25 @@ fn backtest(args: BacktestArgs) -> Result<()> {
     println!("  equity      {} -> {} (PnL {}, fees {})", s.initial_equity, s.final_equity, s.pnl, s.fees);
     println!("  engine      {}", s.engine);
     println!("  orders      {} ({} fills, {} maker, {} rejected)", s.orders, s.fills, s.maker_fills, s.rejects);
-    for (name, m) in [("strategy", &s.strategy), ("buy & hold", &s.buy_and_hold)] {
+    let rows = [("strategy", Some(&s.strategy)), ("buy & hold", Some(&s.buy_and_hold))]
+        .into_iter()
+        .chain([("momentum", Some(&s.momentum)), ("physics-only", s.physics_only.as_ref())]);
+    for (name, m) in rows.filter_map(|(n, m)| Some((n, m?))) {
         println!(
-            "  {name:<11} return {:+.2}%  Sharpe {:.2}  max drawdown {:.2}%",
+            "  {name:<12} return {:+.2}%  Sharpe {:.2}  max drawdown {:.2}%",
             100.0 * m.total_return,
             m.sharpe,
             100.0 * m.max_drawdown
+        );
+    }
+    for r in &s.regimes {
+        println!(
+            "  {:<12} {:>5.1}% of the time: strategy {:+.2}% (Sharpe {:.2}), buy & hold {:+.2}%",
+            r.regime,
+            100.0 * r.share,
+            100.0 * r.strategy_return,
+            r.strategy_sharpe,
+            100.0 * r.buy_and_hold_return
         );
     }
     for f in &report.files {

@@ -71,6 +71,14 @@ fn real_ethusdt_archive_end_to_end_with_fees_and_slippage() {
     assert!((s.strategy.periods_per_year - 525_600.0).abs() < 1.0, "{}", s.strategy.periods_per_year);
     assert!(s.strategy.sharpe.is_finite() && s.buy_and_hold.sharpe.is_finite());
     assert!(s.strategy.max_drawdown >= 0.0 && s.strategy.max_drawdown < 1.0);
+    // the baselines ran on the same events through the same engine
+    assert_eq!((s.momentum.samples, s.physics_only.map(|m| m.samples)), (2 * 1440, Some(2 * 1440)));
+    assert!(s.momentum.total_return != s.strategy.total_return);
+    assert!(s.baselines.contains("momentum") && s.baselines.contains("physics-only"), "{}", s.baselines);
+    // every labelled interval is in one regime: all but the first 60 of 2879
+    assert_eq!(s.regimes.iter().map(|r| r.regime).collect::<Vec<_>>(), ["bull", "bear", "sideways"]);
+    assert_eq!(s.regimes.iter().map(|r| r.intervals).sum::<usize>(), 2 * 1440 - 1 - 60);
+    assert!(s.regimes.iter().all(|r| r.intervals > 100), "{:?}", s.regimes);
     for f in ["summary.json", "equity.csv", "fills.csv", "ledger.json", "journal.bin"] {
         assert!(c.out_dir.join(f).is_file(), "{f} missing");
     }

@@ -17,6 +17,7 @@ use crate::features::{FeatureSpec, FeatureSpecError};
 use crate::integrator::Method;
 use crate::model::{
     Activation, DiffusionKind, HybridModel, MAX_LAYERS, MAX_PARAMS, MAX_STATE, Physics, Shape, ShapeError,
+    dense_param_count,
 };
 use crate::sizing::SizingParams;
 
@@ -128,6 +129,25 @@ impl ModelFile {
     pub fn build(&self) -> Result<HybridModel, ShapeError> {
         let s = &self.spec;
         HybridModel::new(s.shape(), &s.physics, s.activation, s.method, s.dt, s.horizon_steps as usize, &self.weights)
+    }
+
+    /// The same model with its neural residual silenced: the MLP's output
+    /// layer is zeroed, so `f_nn = 0` exactly and the drift is the physics
+    /// prior alone, with the parameters fitted beside the network. Features,
+    /// diffusion and sizing are unchanged. A backtest's physics-only
+    /// baseline.
+    #[must_use]
+    pub fn physics_only(&self) -> Self {
+        let mut out = self.clone();
+        let dim = self.spec.features.dim();
+        if let Some(&last) = self.spec.hidden.last() {
+            let mlp = Shape { dim, hidden: &self.spec.hidden, diffusion: DiffusionKind::None }.param_count();
+            let output_layer = dense_param_count(usize::from(last), dim);
+            for w in out.weights.iter_mut().take(mlp).skip(mlp.saturating_sub(output_layer)) {
+                *w = 0.0;
+            }
+        }
+        out
     }
 }
 
@@ -343,6 +363,24 @@ mod tests {
         let n = encode(m, &mut buf).unwrap();
         buf.truncate(n);
         buf
+    }
+
+    #[test]
+    fn physics_only_is_the_prior_alone() {
+        let m = golden_model();
+        let p = m.physics_only();
+        // the same priors and diffusion layer with no network at all
+        let mut bare = m.clone();
+        bare.spec.hidden.clear();
+        let diffusion_params = m.weights.len() - 4 * 32 - 32 - 32 * 32 - 32 - 32 * 4 - 4;
+        assert_eq!(diffusion_params, 4 * 4 + 4);
+        bare.weights = heapless::Vec::from_slice(&m.weights[m.weights.len() - diffusion_params..]).unwrap();
+        let x0 = [0.3, -0.2, 0.1, 0.05, 0.0, 0.0, 0.0, 0.0];
+        let x0: crate::model::State = core::array::from_fn(|i| x0.get(i).copied().unwrap_or(0.0));
+        let (hybrid, prior, none) = (m.build().unwrap(), p.build().unwrap(), bare.build().unwrap());
+        assert_eq!(prior.forecast(&x0), none.forecast(&x0));
+        assert_ne!(hybrid.forecast(&x0).end, prior.forecast(&x0).end);
+        assert!(decode(&encoded(&p)).is_ok());
     }
 
     const GOLDEN_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/golden-v1.odex");

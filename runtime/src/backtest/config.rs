@@ -47,6 +47,11 @@ pub enum SignalConfig {
         /// Forecast horizon in bars.
         horizon: f64,
     },
+    /// The momentum baseline ([`Momentum`](super::signal::Momentum)).
+    Momentum {
+        /// Lookback in observations.
+        lookback: usize,
+    },
 }
 
 /// A backtest.

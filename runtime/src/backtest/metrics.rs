@@ -107,6 +107,125 @@ pub fn compute(times_s: &[f64], equity: &[f64], exposed: &[bool]) -> Metrics {
     }
 }
 
+/// Samples in the trailing window that labels a market regime.
+pub const REGIME_WINDOW: usize = 60;
+
+/// How intervals are labelled with a market regime (written into every
+/// summary).
+pub const REGIME_RULE: &str = "each interval between two equity samples is labelled by the mark's log return over \
+the 60 samples before it (no look-ahead): bull above +0.5 sd, bear below -0.5 sd, sideways between, where sd is the \
+standard deviation of those trailing returns over the run; the first 60 intervals are unlabelled";
+
+/// A market regime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Regime {
+    /// The market rose.
+    Bull,
+    /// The market fell.
+    Bear,
+    /// Neither.
+    Sideways,
+}
+
+impl Regime {
+    /// Every regime, in report order.
+    pub const ALL: [Self; 3] = [Self::Bull, Self::Bear, Self::Sideways];
+
+    /// Its name in reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Bull => "bull",
+            Self::Bear => "bear",
+            Self::Sideways => "sideways",
+        }
+    }
+}
+
+/// How a strategy did in one market regime.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RegimeStats {
+    /// The regime.
+    pub regime: &'static str,
+    /// Intervals labelled with it.
+    pub intervals: usize,
+    /// Their share of the labelled intervals.
+    pub share: f64,
+    /// The strategy's return compounded over those intervals.
+    pub strategy_return: f64,
+    /// Buy and hold's return compounded over those intervals.
+    pub buy_and_hold_return: f64,
+    /// The strategy's annualised Sharpe ratio over those intervals.
+    pub strategy_sharpe: f64,
+    /// The strategy's share of positive returns among them.
+    pub hit_rate: f64,
+}
+
+/// The regime of each interval `i` (samples `i` to `i + 1`) by
+/// [`REGIME_RULE`]; `None` for the first [`REGIME_WINDOW`] intervals.
+pub fn regimes_of(marks: &[f64]) -> Vec<Option<Regime>> {
+    let intervals = marks.len().saturating_sub(1);
+    let trailing: Vec<Option<f64>> = (0..intervals)
+        .map(|i| {
+            let now = marks.get(i)?;
+            let then = marks.get(i.checked_sub(REGIME_WINDOW)?)?;
+            let r = (now / then).ln();
+            r.is_finite().then_some(r)
+        })
+        .collect();
+    let known: Vec<f64> = trailing.iter().flatten().copied().collect();
+    let n = known.len() as f64;
+    let mean = known.iter().sum::<f64>() / n;
+    let sd = (known.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    trailing
+        .iter()
+        .map(|r| {
+            let r = (*r)?;
+            Some(if r > 0.5 * sd {
+                Regime::Bull
+            } else if r < -0.5 * sd {
+                Regime::Bear
+            } else {
+                Regime::Sideways
+            })
+        })
+        .collect()
+}
+
+/// The strategy (`equity`) and buy and hold (`marks`) per regime, Sharpe
+/// annualised with `periods_per_year`.
+pub fn by_regime(marks: &[f64], equity: &[f64], periods_per_year: f64) -> Vec<RegimeStats> {
+    let labels = regimes_of(marks);
+    let labelled = labels.iter().flatten().count().max(1) as f64;
+    let ret = |xs: &[f64], i: usize| match (xs.get(i), xs.get(i + 1)) {
+        (Some(a), Some(b)) if *a != 0.0 => b / a - 1.0,
+        _ => 0.0,
+    };
+    Regime::ALL
+        .iter()
+        .map(|&regime| {
+            let idx: Vec<usize> =
+                labels.iter().enumerate().filter(|(_, l)| **l == Some(regime)).map(|(i, _)| i).collect();
+            let strat: Vec<f64> = idx.iter().map(|&i| ret(equity, i)).collect();
+            let m = strat.len() as f64;
+            let mean = strat.iter().sum::<f64>() / m;
+            let sd = (strat.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (m - 1.0)).sqrt();
+            RegimeStats {
+                regime: regime.as_str(),
+                intervals: idx.len(),
+                share: idx.len() as f64 / labelled,
+                strategy_return: finite(strat.iter().fold(1.0, |a, r| a * (1.0 + r)) - 1.0),
+                buy_and_hold_return: finite(idx.iter().fold(1.0, |a, &i| a * (1.0 + ret(marks, i))) - 1.0),
+                strategy_sharpe: if strat.len() > 1 && sd > 0.0 {
+                    finite(mean / sd * periods_per_year.sqrt())
+                } else {
+                    0.0
+                },
+                hit_rate: if strat.is_empty() { 0.0 } else { strat.iter().filter(|r| **r > 0.0).count() as f64 / m },
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +248,38 @@ mod tests {
         // exposed intervals: 0, 1, 3 -> returns +, -, + ; two of three win
         assert!((m.hit_rate - 2.0 / 3.0).abs() < 1e-12);
         assert!((m.exposure - 0.75).abs() < 1e-12);
+    }
+
+    #[test]
+    fn regimes_follow_the_trailing_return_without_look_ahead() {
+        // 100 flat, then 100 rising 1% a sample, then 100 falling 1% a sample
+        let mut marks = vec![100.0; 101];
+        for _ in 0..100 {
+            let last = *marks.last().unwrap();
+            marks.push(last * 1.01);
+        }
+        for _ in 0..100 {
+            let last = *marks.last().unwrap();
+            marks.push(last / 1.01);
+        }
+        let labels = regimes_of(&marks);
+        assert_eq!(labels.len(), marks.len() - 1);
+        assert!(labels[..REGIME_WINDOW].iter().all(Option::is_none));
+        assert_eq!(labels[REGIME_WINDOW], Some(Regime::Sideways));
+        // interval i is labelled from samples i-60..=i only: the first rise
+        // (interval 100) is still sideways, a rise of 60 samples is bull
+        assert_eq!(labels[100], Some(Regime::Sideways));
+        assert_eq!(labels[199], Some(Regime::Bull));
+        assert_eq!(labels[299], Some(Regime::Bear));
+        // a strategy that holds the market has buy and hold's return in each regime
+        let stats = by_regime(&marks, &marks, 525_600.0);
+        assert_eq!(stats.iter().map(|s| s.regime).collect::<Vec<_>>(), ["bull", "bear", "sideways"]);
+        assert_eq!(stats.iter().map(|s| s.intervals).sum::<usize>(), marks.len() - 1 - REGIME_WINDOW);
+        for s in &stats {
+            assert!((s.strategy_return - s.buy_and_hold_return).abs() < 1e-12, "{s:?}");
+        }
+        assert!(stats[0].buy_and_hold_return > 0.3 && stats[1].buy_and_hold_return < -0.3, "{stats:?}");
+        assert!((stats.iter().map(|s| s.share).sum::<f64>() - 1.0).abs() < 1e-12);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use odex_shared::market::{Amount, Nanos, Price, Qty, Side};
 use odex_shared::model_file::ModelFile;
 
 use super::config::{BacktestConfig, BacktestError, SignalConfig};
-use super::signal::{OuOracle, SignalSource, observation};
+use super::signal::{Momentum, OuOracle, SignalSource, observation};
 use crate::clock::SimClock;
 use crate::config::FsyncPolicy;
 use crate::engine::journal::JournalWriter;
@@ -143,6 +143,38 @@ pub fn venue_config(config: &BacktestConfig) -> VenueConfig {
     }
 }
 
+/// Who decides the target on each event.
+enum Decider {
+    /// The engine's own model.
+    Model,
+    /// The OU oracle.
+    Oracle(OuOracle),
+    /// The momentum baseline.
+    Momentum(Momentum),
+}
+
+impl Decider {
+    /// Runs the engine on `ev`, with the outside target if there is one;
+    /// returns the target fraction decided.
+    #[inline]
+    fn drive(&mut self, engine: &mut BacktestEngine<'_>, ev: &MarketEvent) -> f64 {
+        let outside = |s: &mut dyn SignalSource, engine: &mut BacktestEngine<'_>| {
+            s.observe(ev);
+            let f = s.target_fraction();
+            engine.on_market_with_target(ev, f);
+            f
+        };
+        match self {
+            Self::Model => {
+                engine.on_market(ev);
+                engine.target_fraction(SYMBOL)
+            }
+            Self::Oracle(o) => outside(o, engine),
+            Self::Momentum(m) => outside(m, engine),
+        }
+    }
+}
+
 type BacktestEngine<'c> = Engine<PaperVenue<&'c SimClock>, &'c SimClock>;
 
 /// Hands the venue's reports to the engine, noting fills; returns the
@@ -157,9 +189,9 @@ fn deliver(engine: &mut BacktestEngine<'_>, sink: &mut Collector) -> u64 {
     })
 }
 
-/// Replays `events` through the engine built from `model`; with an
-/// `oracle`, the engine trades the oracle's targets instead of running the
-/// model. Writes the engine's journal to `journal` (replaced).
+/// Replays `events` through the engine built from `model`; with an oracle or
+/// momentum signal, the engine trades its targets instead of running the
+/// model. Writes the engine's journal to `journal` (replaced), or keeps none.
 ///
 /// # Errors
 /// [`BacktestError`] for a bad config, an engine that does not build, or a
@@ -168,26 +200,32 @@ pub fn replay(
     config: &BacktestConfig,
     events: &[MarketEvent],
     model: &ModelFile,
-    journal: &std::path::Path,
+    journal: Option<&std::path::Path>,
 ) -> Result<Replay, BacktestError> {
     config.validate()?;
     let sizing = config.engine.sizing_for(model.spec.sizing);
-    let mut oracle = match &config.signal {
-        SignalConfig::Model => None,
-        SignalConfig::Oracle { params, horizon } => Some(OuOracle::new(*params, *horizon, sizing)),
+    let mut decider = match &config.signal {
+        SignalConfig::Model => Decider::Model,
+        SignalConfig::Oracle { params, horizon } => Decider::Oracle(OuOracle::new(*params, *horizon, sizing)),
+        SignalConfig::Momentum { lookback } => Decider::Momentum(Momentum::new(*lookback)),
     };
     let start = events.first().map_or(Nanos(0), |e| e.exchange_time.unwrap_or(e.recv));
     let clock = SimClock::new(start);
     let venue = PaperVenue::with_model(Venue::new(&venue_config(config))?, &clock);
     let prefix = format!("{}-", config.engine.orders.client_id_prefix);
     let mut engine = Engine::new(&config.engine, model, &[config.filters], &prefix, KillSwitch::new(), venue, &clock)?;
-    match std::fs::remove_file(journal) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(crate::engine::journal::JournalError::Io { path: journal.to_path_buf(), source: e }.into());
+    let mut writer = match journal {
+        Some(path) => {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(crate::engine::journal::JournalError::Io { path: path.to_path_buf(), source: e }.into());
+                }
+                _ => {}
+            }
+            Some(JournalWriter::open(path, FsyncPolicy::Never)?)
         }
-        _ => {}
-    }
-    let mut writer = JournalWriter::open(journal, FsyncPolicy::Never)?;
+        None => None,
+    };
     let ring_half = config.engine.runtime.journal_ring_records / 2;
     let mut md_latency = Latency::new(config.market_data_latency.clone(), Rng::stream(config.seed, 2))
         .map_err(|_| BacktestError::Config { key: "market_data_latency", why: "out of range" })?;
@@ -207,21 +245,15 @@ pub fn replay(
         engine.venue_mut().advance();
         rejects += deliver(&mut engine, &mut sink);
         let observed = observation(ev).is_some();
-        let target = match oracle.as_mut() {
-            None => {
-                engine.on_market(ev);
-                engine.target_fraction(SYMBOL)
-            }
-            Some(o) => {
-                o.observe(ev);
-                let f = o.target_fraction();
-                engine.on_market_with_target(ev, f);
-                f
-            }
-        };
+        let target = decider.drive(&mut engine, ev);
         rejects += deliver(&mut engine, &mut sink);
         if !engine.journal().has_room(ring_half) {
-            engine.flush_journal(&mut writer)?;
+            match writer.as_mut() {
+                Some(w) => {
+                    engine.flush_journal(w)?;
+                }
+                None => engine.discard_journal(),
+            }
         }
         if !observed {
             continue;
@@ -235,7 +267,9 @@ pub fn replay(
             equity_curve.push(EquityPoint { time: t, mark, base: acct.base, quote: acct.quote, equity, target });
         }
     }
-    engine.flush_journal(&mut writer)?;
+    if let Some(w) = writer.as_mut() {
+        engine.flush_journal(w)?;
+    }
     let orders = engine.orders().counters().placed;
     let refusals = *engine.risk().refusals();
     Ok(Replay {

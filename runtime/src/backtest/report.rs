@@ -14,7 +14,7 @@ use odex_shared::market::{Amount, Price};
 use serde::Serialize;
 
 use super::config::{BacktestConfig, BacktestError, DataSource, SignalConfig};
-use super::metrics::{self, Metrics};
+use super::metrics::{self, Metrics, RegimeStats};
 use super::replay::{Replay, SYMBOL};
 use crate::config::OrderStyle;
 
@@ -79,6 +79,18 @@ pub struct Summary {
     pub strategy: Metrics,
     /// Buy and hold over the same samples.
     pub buy_and_hold: Metrics,
+    /// The momentum baseline traded by the same engine on the same events
+    /// (see `baselines`).
+    pub momentum: Metrics,
+    /// The model's physics prior alone (its network's output zeroed), traded
+    /// by the same engine; absent for a model without a network.
+    pub physics_only: Option<Metrics>,
+    /// How the baselines are defined.
+    pub baselines: String,
+    /// The strategy and buy and hold per market regime.
+    pub regimes: Vec<RegimeStats>,
+    /// How regimes are labelled.
+    pub regime_rule: &'static str,
     /// How the metrics are defined.
     pub conventions: &'static str,
 }
@@ -92,14 +104,35 @@ pub struct BacktestReport {
     pub files: Vec<PathBuf>,
 }
 
-/// Builds the summary of a replay.
-pub fn summarise(config: &BacktestConfig, r: &Replay) -> Summary {
+/// The momentum baseline's lookback, in observations.
+pub const MOMENTUM_LOOKBACK: usize = 20;
+
+/// The baselines replayed beside the strategy.
+#[derive(Debug, Clone)]
+pub struct Baselines {
+    /// The momentum rule.
+    pub momentum: Replay,
+    /// The model's physics prior alone (none for a model without a network).
+    pub physics_only: Option<Replay>,
+}
+
+/// The statistics of a replay's equity curve.
+pub fn curve_metrics(r: &Replay) -> Metrics {
     let times: Vec<f64> = r.equity.iter().map(|p| p.time.0 as f64 * 1e-9).collect();
     let equity: Vec<f64> = r.equity.iter().map(|p| p.equity.to_f64()).collect();
-    let exposed: Vec<bool> = r.equity.iter().map(|p| p.base.is_positive()).collect();
-    let first_mark = r.equity.first().map_or(0.0, |p| p.mark.to_f64());
+    let exposed: Vec<bool> = r.equity.iter().map(|p| !p.base.is_zero()).collect();
+    metrics::compute(&times, &equity, &exposed)
+}
+
+/// Builds the summary of a replay and its baselines.
+pub fn summarise(config: &BacktestConfig, r: &Replay, baselines: &Baselines) -> Summary {
+    let times: Vec<f64> = r.equity.iter().map(|p| p.time.0 as f64 * 1e-9).collect();
+    let equity: Vec<f64> = r.equity.iter().map(|p| p.equity.to_f64()).collect();
+    let marks: Vec<f64> = r.equity.iter().map(|p| p.mark.to_f64()).collect();
+    let first_mark = marks.first().copied().unwrap_or(0.0);
     let first_equity = config.initial_quote().to_f64();
-    let hold: Vec<f64> = r.equity.iter().map(|p| first_equity * p.mark.to_f64() / first_mark).collect();
+    let hold: Vec<f64> = marks.iter().map(|m| first_equity * m / first_mark).collect();
+    let strategy = curve_metrics(r);
     let acct = r.venue.account(SYMBOL).copied().unwrap_or_default();
     let last_mark = r.equity.last().map_or(Price::ZERO, |p| p.mark);
     let final_equity = acct.quote.saturating_add(last_mark.notional(acct.base).unwrap_or(Amount::ZERO));
@@ -113,6 +146,7 @@ pub fn summarise(config: &BacktestConfig, r: &Replay) -> Summary {
     };
     let signal = match &config.signal {
         SignalConfig::Model => format!("model {}", config.model.display()),
+        SignalConfig::Momentum { lookback } => format!("momentum, lookback {lookback} observations"),
         SignalConfig::Oracle { params, horizon } => format!(
             "OU oracle: kappa {} mu {} sigma {} horizon {} (sized as model {})",
             params.kappa,
@@ -162,8 +196,17 @@ pub fn summarise(config: &BacktestConfig, r: &Replay) -> Summary {
         unfilled_orders: r.unfilled_ends,
         final_base: acct.base.to_string(),
         final_quote: acct.quote.to_string(),
-        strategy: metrics::compute(&times, &equity, &exposed),
+        regimes: metrics::by_regime(&marks, &equity, strategy.periods_per_year),
+        regime_rule: metrics::REGIME_RULE,
+        strategy,
         buy_and_hold: metrics::compute(&times, &hold, &vec![true; hold.len()]),
+        momentum: curve_metrics(&baselines.momentum),
+        physics_only: baselines.physics_only.as_ref().map(curve_metrics),
+        baselines: format!(
+            "buy and hold: all equity in at the first mark, no costs; momentum: the same engine and venue trading a \
+             target of 1 (all in) while the price is above its level {MOMENTUM_LOOKBACK} observations ago, 0 \
+             otherwise; physics-only: the same engine and venue trading the model with its network's output zeroed"
+        ),
         conventions: CONVENTIONS,
     }
 }

@@ -2,7 +2,7 @@
 
 use odex_shared::model_file;
 
-use super::config::{BacktestConfig, BacktestError, DataSource};
+use super::config::{BacktestConfig, BacktestError, DataSource, SignalConfig};
 use super::data::{self, DataError, KlineRow};
 use super::replay::{self, SYMBOL};
 use super::report::{self, BacktestReport};
@@ -57,8 +57,20 @@ pub fn run(config: &BacktestConfig) -> Result<BacktestReport, BacktestError> {
     let model = model_file::decode(&bytes).map_err(|e| model_err(e.to_string()))?;
     let dir = &config.out_dir;
     std::fs::create_dir_all(dir).map_err(|source| BacktestError::Write { path: dir.clone(), source })?;
-    let r = replay::replay(config, &events, &model, &dir.join(report::JOURNAL_FILE))?;
-    let summary = report::summarise(config, &r);
+    let r = replay::replay(config, &events, &model, Some(&dir.join(report::JOURNAL_FILE)))?;
+    // the baselines: the same engine and venue, other deciders
+    let momentum =
+        BacktestConfig { signal: SignalConfig::Momentum { lookback: report::MOMENTUM_LOOKBACK }, ..config.clone() };
+    let baselines = report::Baselines {
+        momentum: replay::replay(&momentum, &events, &model, None)?,
+        physics_only: if model.spec.hidden.is_empty() {
+            None
+        } else {
+            let physics = BacktestConfig { signal: SignalConfig::Model, ..config.clone() };
+            Some(replay::replay(&physics, &events, &model.physics_only(), None)?)
+        },
+    };
+    let summary = report::summarise(config, &r, &baselines);
     let files = report::write_all(config, &r, &summary)?;
     Ok(BacktestReport { summary, files })
 }

@@ -116,6 +116,62 @@ impl SignalSource for OuOracle {
     }
 }
 
+/// The momentum baseline: all in (a target of 1) while the price is above
+/// its level `lookback` observations ago, flat (0) otherwise; a margin
+/// account (`risk.allow_short`) goes short (-1) below it. Storage is one
+/// ring of `lookback + 1` prices, allocated at construction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Momentum {
+    prices: Vec<f64>,
+    next: usize,
+    seen: usize,
+}
+
+impl Momentum {
+    /// A rule comparing with the price `lookback` observations ago (at least 1).
+    pub fn new(lookback: usize) -> Self {
+        Self { prices: vec![0.0; lookback.max(1) + 1], next: 0, seen: 0 }
+    }
+
+    /// Lookback in observations.
+    pub fn lookback(&self) -> usize {
+        self.prices.len() - 1
+    }
+}
+
+impl SignalSource for Momentum {
+    fn observe(&mut self, event: &MarketEvent) -> bool {
+        match observation(event) {
+            Some(o) if o.price > 0.0 && o.price.is_finite() => {
+                if let Some(slot) = self.prices.get_mut(self.next) {
+                    *slot = o.price;
+                }
+                self.next = (self.next + 1) % self.prices.len();
+                self.seen = self.seen.saturating_add(1);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn target_fraction(&self) -> f64 {
+        if self.seen < self.prices.len() {
+            return 0.0;
+        }
+        // the newest price sits just before `next`, the oldest at `next`
+        let n = self.prices.len();
+        let newest = self.prices.get((self.next + n - 1) % n).copied().unwrap_or(0.0);
+        let oldest = self.prices.get(self.next).copied().unwrap_or(0.0);
+        if newest > oldest {
+            1.0
+        } else if newest < oldest {
+            -1.0
+        } else {
+            0.0
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use odex_shared::market::{Bar, Nanos, Price, Qty};
@@ -148,6 +204,30 @@ mod tests {
         assert!((s.expected_return - (100f64.ln() - 98f64.ln()) * (1.0 - (-0.1f64).exp())).abs() < 1e-15);
         o.observe(&bar("102"));
         assert!(o.target_fraction() < 0.0);
+    }
+
+    #[test]
+    fn momentum_follows_the_lookback_return() {
+        let mut m = Momentum::new(3);
+        for p in ["100", "101", "102"] {
+            m.observe(&bar(p));
+            assert_eq!(m.target_fraction(), 0.0, "not warm yet");
+        }
+        m.observe(&bar("103")); // 103 > 100, three back
+        assert_eq!(m.target_fraction(), 1.0);
+        m.observe(&bar("100")); // 100 < 101
+        assert_eq!(m.target_fraction(), -1.0);
+        m.observe(&bar("102")); // 102 == 102
+        assert_eq!(m.target_fraction(), 0.0);
+        let trade = crate::event::TradeUpdate {
+            symbol: SymbolId(0),
+            trade_id: 1,
+            price: Price::parse("1").unwrap(),
+            qty: Qty::ONE,
+            taker_side: odex_shared::market::Side::Buy,
+        };
+        assert!(!m.observe(&MarketEvent { data: MarketData::Trade(trade), ..bar("1") }));
+        assert_eq!(m.lookback(), 3);
     }
 
     #[test]

@@ -394,7 +394,9 @@ impl JournalRing {
         self.dropped
     }
 
-    fn clear(&mut self) {
+    /// Drops what the ring holds unwritten (a backtest baseline that
+    /// keeps no journal).
+    pub fn clear(&mut self) {
         self.buf.clear();
     }
 }

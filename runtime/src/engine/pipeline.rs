@@ -318,6 +318,12 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         writer.flush(&mut self.journal, self.clock.monotonic())
     }
 
+    /// Drops the journal ring's records unwritten (a backtest baseline
+    /// that keeps no journal).
+    pub fn discard_journal(&mut self) {
+        self.journal.clear();
+    }
+
     /// Writes the journal ring before the venue's requests go on the wire
     /// (see [`JournalWriter::write_ahead`]).
     ///
