@@ -166,9 +166,11 @@ Examples:
 The engine of `odex run` trades every event on a simulated clock against the
 venue model; without --config its settings are the built-in ones (market
 orders, a 2% rebalance band, a spot account, no drawdown breaker; `odex
-backtest --print-engine-config` shows them as TOML). Writes summary.json,
-equity.csv, fills.csv, ledger.json and journal.bin into --out; the same
-inputs and seed give byte-identical files.";
+backtest --print-engine-config` shows them as TOML). Buy and hold, a momentum
+rule and the model's physics prior alone run beside it on the same events.
+Writes summary.json, equity.csv, fills.csv, ledger.json, journal.bin,
+equity.svg, drawdown.svg and report.html into --out; the same inputs and seed
+give byte-identical files.";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ExecutionArg {

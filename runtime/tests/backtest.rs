@@ -79,8 +79,15 @@ fn real_ethusdt_archive_end_to_end_with_fees_and_slippage() {
     assert_eq!(s.regimes.iter().map(|r| r.regime).collect::<Vec<_>>(), ["bull", "bear", "sideways"]);
     assert_eq!(s.regimes.iter().map(|r| r.intervals).sum::<usize>(), 2 * 1440 - 1 - 60);
     assert!(s.regimes.iter().all(|r| r.intervals > 100), "{:?}", s.regimes);
-    for f in ["summary.json", "equity.csv", "fills.csv", "ledger.json", "journal.bin"] {
+    for f in ["summary.json", "equity.csv", "fills.csv", "ledger.json", "journal.bin", "equity.svg", "drawdown.svg"] {
         assert!(c.out_dir.join(f).is_file(), "{f} missing");
+    }
+    // one self-contained page: the numbers, both plots inline, no outside references
+    let html = std::fs::read_to_string(c.out_dir.join("report.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 2);
+    assert!(!html.contains("src=") && !html.contains("href="), "the page references something outside itself");
+    for needle in ["buy and hold", "momentum", "physics-only", "sideways", &format!("{:.2}", s.strategy.sharpe)] {
+        assert!(html.contains(needle), "report.html lacks {needle}");
     }
     let equity = std::fs::read_to_string(c.out_dir.join("equity.csv")).unwrap();
     assert_eq!(equity.lines().count(), 2 * 1440 + 1);
@@ -130,7 +137,7 @@ fn same_backtest_twice_writes_identical_bytes() {
     let ra = backtest::run(&a).unwrap();
     let rb = backtest::run(&b).unwrap();
     assert_eq!(ra.summary, rb.summary);
-    for f in ["summary.json", "equity.csv", "fills.csv", "ledger.json", "journal.bin"] {
+    for f in ["summary.json", "equity.csv", "fills.csv", "ledger.json", "journal.bin", "report.html"] {
         let x = std::fs::read(a.out_dir.join(f)).unwrap();
         let y = std::fs::read(b.out_dir.join(f)).unwrap();
         assert!(x == y, "{f} differs between identical runs");

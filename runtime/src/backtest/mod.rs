@@ -7,7 +7,8 @@
 //! - [`config`](mod@config): [`BacktestConfig`] (with the engine's `odex run` settings)
 //!   and [`BacktestError`];
 //! - [`replay`](mod@replay): the per-event loop around the engine;
-//! - [`metrics`]: returns, Sharpe, Sortino, drawdown, with their conventions;
+//! - [`metrics`]: returns, Sharpe, Sortino, drawdown, regimes, with their conventions;
+//! - [`plots`]: the SVG line charts of the report;
 //! - [`report`]: the summary and the files written;
 //! - [`runner`]: [`run`], the entry point of `odex backtest`.
 //!
@@ -16,6 +17,7 @@
 pub mod config;
 pub mod data;
 pub mod metrics;
+pub mod plots;
 pub mod replay;
 pub mod report;
 pub mod runner;

@@ -3,8 +3,10 @@
 //! The output folder gets `summary.json` (metrics of the strategy and of
 //! buy-and-hold, costs, counts, the engine's refusals, the conventions
 //! used), `equity.csv` (one row per equity sample), `fills.csv` (one row per
-//! fill), `ledger.json` (the venue's ledger at the end, for reconciliation)
-//! and `journal.bin` (the engine's journal, as `odex run` writes it). Nothing depends on the
+//! fill), `ledger.json` (the venue's ledger at the end, for reconciliation),
+//! `journal.bin` (the engine's journal, as `odex run` writes it), the plots
+//! `equity.svg` and `drawdown.svg`, and `report.html`, one self-contained
+//! page with the numbers and the plots. Nothing depends on the
 //! wall clock or on hash order: the same run writes the same bytes.
 
 use std::fmt::Write as _;
@@ -15,6 +17,7 @@ use serde::Serialize;
 
 use super::config::{BacktestConfig, BacktestError, DataSource, SignalConfig};
 use super::metrics::{self, Metrics, RegimeStats};
+use super::plots::{self, Series, YFormat};
 use super::replay::{Replay, SYMBOL};
 use crate::config::OrderStyle;
 
@@ -257,6 +260,143 @@ pub fn fills_csv(r: &Replay) -> String {
     s
 }
 
+/// One replay's equity curve as chart points (ms, quote).
+fn equity_points(r: &Replay) -> Vec<(f64, f64)> {
+    r.equity.iter().map(|p| (p.time.0 as f64 * 1e-6, p.equity.to_f64())).collect()
+}
+
+/// `equity.svg`: the strategy, buy and hold and the baselines.
+pub fn equity_svg(config: &BacktestConfig, r: &Replay, baselines: &Baselines) -> String {
+    let strategy = equity_points(r);
+    let first_mark = r.equity.first().map_or(0.0, |p| p.mark.to_f64());
+    let capital = config.initial_quote().to_f64();
+    let hold: Vec<(f64, f64)> =
+        r.equity.iter().map(|p| (p.time.0 as f64 * 1e-6, capital * p.mark.to_f64() / first_mark)).collect();
+    let momentum = equity_points(&baselines.momentum);
+    let physics = baselines.physics_only.as_ref().map(equity_points);
+    let mut series = vec![
+        Series { name: "strategy", points: &strategy },
+        Series { name: "buy and hold", points: &hold },
+        Series { name: "momentum", points: &momentum },
+    ];
+    if let Some(p) = &physics {
+        series.push(Series { name: "physics-only", points: p });
+    }
+    plots::line_chart("Equity", "equity (quote)", YFormat::Plain, &series, 900, 420)
+}
+
+/// `drawdown.svg`: the strategy's fall from its running peak.
+pub fn drawdown_svg(r: &Replay) -> String {
+    let mut peak = 0.0f64;
+    let points: Vec<(f64, f64)> = r
+        .equity
+        .iter()
+        .map(|p| {
+            let e = p.equity.to_f64();
+            peak = peak.max(e);
+            (p.time.0 as f64 * 1e-6, if peak > 0.0 { e / peak - 1.0 } else { 0.0 })
+        })
+        .collect();
+    plots::line_chart(
+        "Drawdown",
+        "from peak",
+        YFormat::Percent,
+        &[Series { name: "strategy", points: &points }],
+        900,
+        260,
+    )
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// `report.html`: the summary's numbers and the plots on one page with no
+/// outside references.
+pub fn report_html(summary: &Summary, equity_svg: &str, drawdown_svg: &str) -> String {
+    let mut h = String::with_capacity(16_384 + equity_svg.len() + drawdown_svg.len());
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>odex backtest: {}</title>\n<style>\
+         body{{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}\
+         th:first-child,td:first-child{{text-align:left}}p.note{{color:#555;font-size:90%}}</style></head><body>\n",
+        escape(&summary.symbol)
+    );
+    let _ = writeln!(h, "<h1>Backtest of {}</h1>", escape(&summary.signal));
+    let _ = writeln!(
+        h,
+        "<p>{} on {} ({} events); engine: {}.</p>",
+        escape(&summary.symbol),
+        escape(&summary.data.join(", ")),
+        summary.events,
+        escape(&summary.engine)
+    );
+    let _ = writeln!(
+        h,
+        "<p>Equity {} &rarr; {} (PnL {}, fees {}); {} orders, {} fills ({} maker), {} rejected.</p>",
+        summary.initial_equity,
+        summary.final_equity,
+        summary.pnl,
+        summary.fees,
+        summary.orders,
+        summary.fills,
+        summary.maker_fills,
+        summary.rejects
+    );
+    h.push_str(
+        "<table><tr><th></th><th>total return</th><th>annualised</th><th>volatility</th><th>Sharpe</th>\
+         <th>Sortino</th><th>max drawdown</th><th>Calmar</th><th>hit rate</th><th>exposure</th></tr>\n",
+    );
+    let rows = [("strategy", Some(&summary.strategy)), ("buy and hold", Some(&summary.buy_and_hold))]
+        .into_iter()
+        .chain([("momentum", Some(&summary.momentum)), ("physics-only", summary.physics_only.as_ref())]);
+    for (name, m) in rows.filter_map(|(n, m)| Some((n, m?))) {
+        let _ = writeln!(
+            h,
+            "<tr><td>{name}</td><td>{:+.2}%</td><td>{:+.2}%</td><td>{:.2}%</td><td>{:.2}</td><td>{:.2}</td>\
+             <td>{:.2}%</td><td>{:.2}</td><td>{:.1}%</td><td>{:.1}%</td></tr>",
+            100.0 * m.total_return,
+            100.0 * m.annualised_return,
+            100.0 * m.annualised_volatility,
+            m.sharpe,
+            m.sortino,
+            100.0 * m.max_drawdown,
+            m.calmar,
+            100.0 * m.hit_rate,
+            100.0 * m.exposure
+        );
+    }
+    h.push_str("</table>\n");
+    let _ = writeln!(h, "<p class=\"note\">{}. {}.</p>", escape(&summary.baselines), escape(summary.conventions));
+    h.push_str(equity_svg);
+    h.push_str(drawdown_svg);
+    h.push_str(
+        "<h2>By market regime</h2>\n<table><tr><th>regime</th><th>share</th><th>strategy</th>\
+         <th>Sharpe</th><th>hit rate</th><th>buy and hold</th></tr>\n",
+    );
+    for r in &summary.regimes {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{:.1}%</td><td>{:+.2}%</td><td>{:.2}</td><td>{:.1}%</td><td>{:+.2}%</td></tr>",
+            r.regime,
+            100.0 * r.share,
+            100.0 * r.strategy_return,
+            r.strategy_sharpe,
+            100.0 * r.hit_rate,
+            100.0 * r.buy_and_hold_return
+        );
+    }
+    let _ = writeln!(h, "</table>\n<p class=\"note\">{}.</p>", escape(summary.regime_rule));
+    let refusals: Vec<String> = summary.refusals.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let _ = writeln!(
+        h,
+        "<p>Risk layer refusals: {}.</p>\n</body></html>",
+        if refusals.is_empty() { "none".to_string() } else { refusals.join(", ") }
+    );
+    h
+}
+
 fn write(dir: &Path, name: &str, text: &str, files: &mut Vec<PathBuf>) -> Result<(), BacktestError> {
     let path = dir.join(name);
     std::fs::write(&path, text).map_err(|source| BacktestError::Write { path: path.clone(), source })?;
@@ -268,10 +408,15 @@ fn write(dir: &Path, name: &str, text: &str, files: &mut Vec<PathBuf>) -> Result
 ///
 /// # Errors
 /// [`BacktestError::Write`] naming the path that failed.
-pub fn write_all(config: &BacktestConfig, r: &Replay, summary: &Summary) -> Result<Vec<PathBuf>, BacktestError> {
+pub fn write_all(
+    config: &BacktestConfig,
+    r: &Replay,
+    baselines: &Baselines,
+    summary: &Summary,
+) -> Result<Vec<PathBuf>, BacktestError> {
     let dir = &config.out_dir;
     std::fs::create_dir_all(dir).map_err(|source| BacktestError::Write { path: dir.clone(), source })?;
-    let mut files = Vec::with_capacity(5);
+    let mut files = Vec::with_capacity(8);
     let mut json = serde_json::to_string_pretty(summary)?;
     json.push('\n');
     write(dir, "summary.json", &json, &mut files)?;
@@ -281,5 +426,9 @@ pub fn write_all(config: &BacktestConfig, r: &Replay, summary: &Summary) -> Resu
     ledger.push('\n');
     write(dir, "ledger.json", &ledger, &mut files)?;
     files.push(dir.join(JOURNAL_FILE));
+    let (equity, drawdown) = (equity_svg(config, r, baselines), drawdown_svg(r));
+    write(dir, "equity.svg", &equity, &mut files)?;
+    write(dir, "drawdown.svg", &drawdown, &mut files)?;
+    write(dir, "report.html", &report_html(summary, &equity, &drawdown), &mut files)?;
     Ok(files)
 }

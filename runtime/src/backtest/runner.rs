@@ -71,6 +71,6 @@ pub fn run(config: &BacktestConfig) -> Result<BacktestReport, BacktestError> {
         },
     };
     let summary = report::summarise(config, &r, &baselines);
-    let files = report::write_all(config, &r, &summary)?;
+    let files = report::write_all(config, &r, &baselines, &summary)?;
     Ok(BacktestReport { summary, files })
 }
