@@ -169,4 +169,5 @@ if model_bt.exists() and oracle_bt.exists():
     os_ = json.loads(oracle_bt.read_text())["strategy"]["sharpe"]
     print(f"model vs oracle out of sample after fees: Sharpe {ms:.2f} / {os_:.2f} = {100 * ms / os_:.0f}% of the oracle's")
 print(f"reports      {out}/reports/demo/ (loss, trajectories, returns: SVG + CSV)")
+print(f"backtests    {out}/backtest-*/report.html (metrics, baselines, regimes, equity and drawdown plots)")
 PY

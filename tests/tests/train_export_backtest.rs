@@ -35,6 +35,15 @@ fn run(bin: &Path, args: &[&str]) -> String {
     text
 }
 
+/// `odex-train fit` of `dir/train.csv` with a config of the repository,
+/// exporting to `dir/models/NAME.odex` and reporting to `dir/reports`.
+fn fit(train: &Path, dir: &Path, config: &str, name: &str, epochs: &str) {
+    let p = |f: &str| dir.join(f).to_string_lossy().to_string();
+    let (data, models, reports) = (p("train.csv"), p("models"), p("reports"));
+    let args = ["fit", "--config", config, "--data", &data, "--name", name, "--epochs", epochs];
+    run(train, &[&args[..], &["--models-dir", &models, "--reports-dir", &reports, "--quiet"]].concat());
+}
+
 #[test]
 fn a_trained_model_is_exported_loaded_and_backtested_deterministically() {
     let (train, odex) = binaries();
@@ -43,25 +52,7 @@ fn a_trained_model_is_exported_loaded_and_backtested_deterministically() {
 
     run(&train, &["synth", "--kind", "ou", "--bars", "3000", "--seed", "11", "--out", &p("train.csv")]);
     run(&train, &["synth", "--kind", "ou", "--bars", "1500", "--seed", "12", "--out", &p("test.csv")]);
-    run(
-        &train,
-        &[
-            "fit",
-            "--config",
-            "trainer/config/default-model.toml",
-            "--data",
-            &p("train.csv"),
-            "--name",
-            "sys",
-            "--epochs",
-            "15",
-            "--models-dir",
-            &p("models"),
-            "--reports-dir",
-            &p("reports"),
-            "--quiet",
-        ],
-    );
+    fit(&train, tmp.path(), "trainer/config/default-model.toml", "sys", "15");
     let model = p("models/sys.odex");
     let card: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(p("models/sys.json")).expect("model card")).expect("card JSON");
@@ -112,25 +103,7 @@ fn a_trained_model_earns_at_least_80_percent_of_the_ou_oracles_sharpe_out_of_sam
     // training and held-out series: the same OU process, different seeds
     run(&train, &["synth", "--kind", "ou", "--bars", "10000", "--seed", "21", "--out", &p("train.csv")]);
     run(&train, &["synth", "--kind", "ou", "--bars", "5000", "--seed", "22", "--out", &p("test.csv")]);
-    run(
-        &train,
-        &[
-            "fit",
-            "--config",
-            "trainer/config/ou-model.toml",
-            "--data",
-            &p("train.csv"),
-            "--name",
-            "ou",
-            "--epochs",
-            "80",
-            "--models-dir",
-            &p("models"),
-            "--reports-dir",
-            &p("reports"),
-            "--quiet",
-        ],
-    );
+    fit(&train, tmp.path(), "trainer/config/ou-model.toml", "ou", "80");
     let model = p("models/ou.odex");
     // both trade the held-out series through the venue model with the
     // default costs (10 bps fees, 1 bp slippage, 1 ms latency); the oracle
