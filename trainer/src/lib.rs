@@ -34,3 +34,4 @@ pub mod run;
 pub mod shard;
 pub mod sweep;
 pub mod synth;
+pub mod walk_forward;
