@@ -140,6 +140,7 @@ pub fn venue_config(config: &BacktestConfig) -> VenueConfig {
         market_buy_reserve_bps: config.buy_reserve_bps,
         volatility_alpha: 0.05,
         strict_bar_arrival: config.strict_bar_arrival,
+        depth_levels: 100,
     }
 }
 

@@ -18,6 +18,15 @@
 //!   MARKET and IOC remainders expire; FOK fills entirely or expires with no
 //!   fill; LIMIT_MAKER that would take is rejected (`-2010 Order would
 //!   immediately match and take.`); a GTC remainder rests.
+//! - **L2 depth** ([`Venue::on_depth`], a [`DepthBook`] kept by Binance's
+//!   snapshot + diff rules). Once a symbol has been given depth, its orders
+//!   match against the book's real levels instead of the top and the
+//!   synthetic ones: a taker walks the levels at their prices (slippage on
+//!   top), FOK counts the liquidity of every level within its limit, and a
+//!   resting order's queue is the quantity shown at its price at any depth
+//!   (zero if no level is there within what the book covers, unknown beyond
+//!   it). `bookTicker` updates of such a symbol then only move the
+//!   reference price.
 //! - **Queue.** A resting order's queue ahead is the quantity displayed at
 //!   its price when it arrived (zero if it improved the best price, unknown
 //!   if its level was not visible, then the displayed quantity once it
@@ -45,6 +54,7 @@ use std::collections::VecDeque;
 
 use odex_shared::market::{Amount, BookTop, Nanos, Price, Qty, SCALE, Side};
 
+use super::depth::DepthBook;
 use super::fees::{FeeModel, FeeRate, FixedFees};
 use super::latency::{Latency, LatencyError, LatencyModel, LatencySpec};
 use super::ledger::{Account, Fill, Ledger, Phase, SimOrder, SymbolNames, VenueError, buy_lock, check_shape};
@@ -157,6 +167,9 @@ pub struct VenueConfig {
     /// t's close, it executes on bar t+1, whose range may include the first
     /// `latency` of that bar.
     pub strict_bar_arrival: bool,
+    /// Levels per side kept of each symbol's L2 book ([`Venue::on_depth`]),
+    /// `1..=5000`; storage for them is allocated with the venue.
+    pub depth_levels: usize,
 }
 
 impl Default for VenueConfig {
@@ -174,6 +187,7 @@ impl Default for VenueConfig {
             market_buy_reserve_bps: 500.0,
             volatility_alpha: 0.05,
             strict_bar_arrival: false,
+            depth_levels: 100,
         }
     }
 }
@@ -225,6 +239,9 @@ impl VenueConfig {
         if let Some(key) = self.slippage.invalid_field() {
             return bad(key, "out of range");
         }
+        if !(1..=5_000).contains(&self.depth_levels) {
+            return bad("depth_levels", "must be between 1 and 5000");
+        }
         self.order_latency.validate()?;
         Ok(())
     }
@@ -253,6 +270,60 @@ struct MarketState {
     log_ref: f64,
     variance: f64,
     observed: u64,
+    /// Matching uses the symbol's L2 book (`depths`) since it was given one.
+    has_depth: bool,
+}
+
+/// The book an order is matched against: the top (with any synthetic
+/// levels of the slippage model) or a real L2 book.
+#[derive(Debug, Clone, Copy)]
+enum View<'a> {
+    Top(&'a BookTop),
+    Depth(&'a DepthBook),
+}
+
+impl View<'_> {
+    /// Best bid and ask (zeros for an empty side of a book).
+    fn top(&self) -> BookTop {
+        match self {
+            Self::Top(t) => **t,
+            Self::Depth(d) => {
+                let (b, a) = (d.levels(Side::Buy).first(), d.levels(Side::Sell).first());
+                BookTop {
+                    bid: b.map_or(Price::ZERO, |l| l.price),
+                    bid_qty: b.map_or(Qty::ZERO, |l| l.qty),
+                    ask: a.map_or(Price::ZERO, |l| l.price),
+                    ask_qty: a.map_or(Qty::ZERO, |l| l.qty),
+                }
+            }
+        }
+    }
+
+    /// What rests on `side` at `p` ahead of a new order there: the level's
+    /// quantity, zero at a price better than the best or (in a book) with no
+    /// level within what the book covers, `None` where the venue cannot see.
+    fn queue_at(&self, side: Side, p: Price) -> Option<Qty> {
+        let top = self.top();
+        let best = match side {
+            Side::Buy => top.bid,
+            Side::Sell => top.ask,
+        };
+        if better(side, p, best) || !best.is_positive() {
+            return Some(Qty::ZERO);
+        }
+        match self {
+            Self::Top(_) if p == best => Some(match side {
+                Side::Buy => top.bid_qty,
+                Side::Sell => top.ask_qty,
+            }),
+            Self::Top(_) => None,
+            Self::Depth(d) => match d.qty_at(side, p) {
+                Some(q) => Some(q),
+                None if d.covers(side, p) => Some(Qty::ZERO),
+                None => None,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -271,6 +342,8 @@ pub struct Venue<F: FeeModel = FixedFees, S: SlippageModel = Slippage, L: Latenc
     symbols: Vec<SymbolConfig>,
     names: Vec<SymbolNames>,
     markets: Vec<MarketState>,
+    /// Each symbol's L2 book as last given to [`Venue::on_depth`].
+    depths: Vec<DepthBook>,
     ledger: Ledger,
     pending: VecDeque<Pending>,
     pending_cap: usize,
@@ -320,6 +393,7 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
         Ok(Self {
             names: config.symbols.iter().map(|s| s.names.clone()).collect(),
             markets: vec![MarketState::default(); config.symbols.len()],
+            depths: vec![DepthBook::new(config.depth_levels); config.symbols.len()],
             symbols: config.symbols.clone(),
             ledger: Ledger::new(accounts, config.max_open_orders, config.fill_log_capacity),
             pending: VecDeque::with_capacity(pending_cap),
@@ -606,9 +680,69 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
             let arrival_ms = i64::try_from(time.0.div_ceil(1_000_000)).unwrap_or(i64::MAX);
             o.min_bar_open_ms = o.min_bar_open_ms.max(arrival_ms);
         }
-        if let Some(top) = market.top {
-            self.evaluate_on_book(i, &top, time, sink);
+        if market.has_depth {
+            let book = self.take_depth(sym);
+            self.evaluate_on_book(i, View::Depth(&book), time, sink);
+            self.put_depth(sym, book);
+        } else if let Some(top) = market.top {
+            self.evaluate_on_book(i, View::Top(&top), time, sink);
         }
+    }
+
+    /// Moves a symbol's stored book out (for matching against it while the
+    /// venue is borrowed mutably); [`Self::put_depth`] puts it back. Neither
+    /// allocates.
+    fn take_depth(&mut self, sym: usize) -> DepthBook {
+        self.depths.get_mut(sym).map(std::mem::take).unwrap_or_default()
+    }
+
+    fn put_depth(&mut self, sym: usize, book: DepthBook) {
+        if let Some(slot) = self.depths.get_mut(sym) {
+            *slot = book;
+        }
+    }
+
+    /// Feeds a symbol's L2 book at time `t` (after delivering what arrived
+    /// before it): arrived orders are matched against its levels, resting
+    /// ones see their queue move and fill when the other side reaches them.
+    /// From then on the symbol matches against depth (see the module docs).
+    pub fn on_depth<K: ReportSink>(&mut self, symbol: SymbolId, book: &DepthBook, t: Nanos, sink: &mut K) {
+        if !self.pending.is_empty() {
+            self.advance(t, sink);
+        }
+        let sym = usize::from(symbol.0);
+        let Some(m) = self.markets.get_mut(sym) else { return };
+        let first = !m.has_depth;
+        let prev_top = m.top;
+        m.has_depth = true;
+        m.top = book.top();
+        m.bid_taken = Qty::ZERO;
+        m.ask_taken = Qty::ZERO;
+        if let Some(top) = book.top() {
+            self.observe_reference(sym, Price::from_raw(top.bid.raw() / 2 + top.ask.raw() / 2));
+        }
+        let mut prev = self.take_depth(sym);
+        let mut i = 0;
+        while let Some(o) = self.ledger.orders.get(i).copied() {
+            if o.request.symbol == symbol && !o.status.is_final() {
+                match o.phase {
+                    Phase::InFlight => {}
+                    Phase::Arrived => self.evaluate_on_book(i, View::Depth(book), t, sink),
+                    Phase::Resting => {
+                        let before = match (first, prev_top.as_ref()) {
+                            (false, _) => Some(View::Depth(&prev)),
+                            (true, Some(top)) => Some(View::Top(top)),
+                            (true, None) => None,
+                        };
+                        self.resting_on_book(i, &o, before, View::Depth(book), t, sink);
+                    }
+                }
+            }
+            i += 1;
+        }
+        prev.copy_from(book);
+        self.put_depth(sym, prev);
+        self.sweep();
     }
 
     /// Ends an order: releases its lock, reports, counts.
@@ -774,7 +908,14 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
     }
 
     /// Level `k` of the liquidity a taker on `side` lifts.
-    fn level(&self, top: &BookTop, side: Side, k: u32) -> Option<(Price, Qty)> {
+    fn level(&self, view: View<'_>, side: Side, k: u32) -> Option<(Price, Qty)> {
+        let top = match view {
+            View::Top(t) => t,
+            View::Depth(d) => {
+                let l = d.levels(side.opposite()).get(usize::try_from(k).ok()?)?;
+                return Some((l.price, l.qty.max(Qty::ZERO)));
+            }
+        };
         let (px, qty) = match side {
             Side::Buy => (top.ask, top.ask_qty),
             Side::Sell => (top.bid, top.bid_qty),
@@ -788,11 +929,11 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
     }
 
     /// Quantity a taker could get within `limit` right now.
-    fn liquidity_within(&self, sym: usize, top: &BookTop, side: Side, limit: Option<Price>) -> Qty {
+    fn liquidity_within(&self, sym: usize, view: View<'_>, side: Side, limit: Option<Price>) -> Qty {
         let mut skip = self.taken(sym, side).raw();
         let mut total: i64 = 0;
-        for k in 0..=MAX_LEVELS {
-            let Some((px, qty)) = self.level(top, side, k) else { break };
+        for k in 0..=self.max_levels(view) {
+            let Some((px, qty)) = self.level(view, side, k) else { break };
             if limit.is_some_and(|l| beyond(side, px, l)) {
                 break;
             }
@@ -804,15 +945,15 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
     }
 
     /// Takes liquidity for order `i` level by level.
-    fn take<K: ReportSink>(&mut self, i: usize, top: &BookTop, time: Nanos, sink: &mut K) {
+    fn take<K: ReportSink>(&mut self, i: usize, view: View<'_>, time: Nanos, sink: &mut K) {
         let Some(o) = self.ledger.orders.get(i).copied() else { return };
         let sym = usize::from(o.request.symbol.0);
         let side = o.request.side;
         let limit = o.request.price;
         let vol = if self.track_volatility { self.volatility(o.request.symbol) } else { 0.0 };
         let mut skip = self.taken(sym, side).raw();
-        for k in 0..=MAX_LEVELS {
-            let Some((px, qty)) = self.level(top, side, k) else { break };
+        for k in 0..=self.max_levels(view) {
+            let Some((px, qty)) = self.level(view, side, k) else { break };
             if limit.is_some_and(|l| beyond(side, px, l)) {
                 break;
             }
@@ -841,8 +982,18 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
         }
     }
 
+    /// Levels a taker may walk: the synthetic ones of the slippage model
+    /// on a top, every kept one of a book.
+    fn max_levels(&self, view: View<'_>) -> u32 {
+        match view {
+            View::Top(_) => MAX_LEVELS,
+            View::Depth(d) => u32::try_from(d.capacity()).unwrap_or(u32::MAX),
+        }
+    }
+
     /// First look at the book for an order that has arrived.
-    fn evaluate_on_book<K: ReportSink>(&mut self, i: usize, top: &BookTop, time: Nanos, sink: &mut K) {
+    fn evaluate_on_book<K: ReportSink>(&mut self, i: usize, view: View<'_>, time: Nanos, sink: &mut K) {
+        let top = &view.top();
         let Some(o) = self.ledger.orders.get(i).copied() else { return };
         let sym = usize::from(o.request.symbol.0);
         let side = o.request.side;
@@ -858,13 +1009,13 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
         }
         if crosses
             && tif == Some(TimeInForce::Fok)
-            && self.liquidity_within(sym, top, side, o.request.price) < o.remaining()
+            && self.liquidity_within(sym, view, side, o.request.price) < o.remaining()
         {
             self.close(i, OrderStatus::Expired, ExecType::Expired, 0, time, sink);
             return;
         }
         if crosses {
-            self.take(i, top, time, sink);
+            self.take(i, view, time, sink);
         }
         let Some(o) = self.ledger.orders.get(i).copied() else { return };
         if o.status.is_final() {
@@ -875,18 +1026,7 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
             self.close(i, OrderStatus::Expired, ExecType::Expired, 0, time, sink);
             return;
         }
-        let limit = o.limit();
-        let (same_px, same_qty) = match side {
-            Side::Buy => (top.bid, top.bid_qty),
-            Side::Sell => (top.ask, top.ask_qty),
-        };
-        let queue = if limit == same_px {
-            Some(same_qty)
-        } else if better(side, limit, same_px) || !same_px.is_positive() {
-            Some(Qty::ZERO)
-        } else {
-            None
-        };
+        let queue = view.queue_at(side, o.limit());
         if let Some(slot) = self.ledger.orders.get_mut(i) {
             slot.phase = Phase::Resting;
             slot.queue_ahead = queue;
@@ -912,6 +1052,13 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
     fn on_book<K: ReportSink>(&mut self, b: &BookUpdate, t: Nanos, sink: &mut K) {
         let sym = usize::from(b.symbol.0);
         let Some(m) = self.markets.get_mut(sym) else { return };
+        if m.has_depth {
+            // the L2 book rules this symbol's matching; the ticker only marks
+            if b.top.bid.is_positive() && b.top.ask.is_positive() {
+                self.observe_reference(sym, Price::from_raw(b.top.bid.raw() / 2 + b.top.ask.raw() / 2));
+            }
+            return;
+        }
         let prev = m.top;
         let top = b.top;
         m.top = Some(top);
@@ -925,8 +1072,10 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
             if o.request.symbol == b.symbol && !o.status.is_final() {
                 match o.phase {
                     Phase::InFlight => {}
-                    Phase::Arrived => self.evaluate_on_book(i, &top, t, sink),
-                    Phase::Resting => self.resting_on_book(i, &o, prev.as_ref(), &top, t, sink),
+                    Phase::Arrived => self.evaluate_on_book(i, View::Top(&top), t, sink),
+                    Phase::Resting => {
+                        self.resting_on_book(i, &o, prev.as_ref().map(View::Top), View::Top(&top), t, sink)
+                    }
                 }
             }
             i += 1;
@@ -937,36 +1086,33 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
         &mut self,
         i: usize,
         o: &SimOrder,
-        prev: Option<&BookTop>,
-        top: &BookTop,
+        prev: Option<View<'_>>,
+        now: View<'_>,
         t: Nanos,
         sink: &mut K,
     ) {
         let p = o.limit();
         let side = o.request.side;
-        let (opp, own, own_qty, prev_own) = match side {
-            Side::Buy => (top.ask, top.bid, top.bid_qty, prev.map(|t| (t.bid, t.bid_qty))),
-            Side::Sell => (top.bid, top.ask, top.ask_qty, prev.map(|t| (t.ask, t.ask_qty))),
+        let top = now.top();
+        let opp = match side {
+            Side::Buy => top.ask,
+            Side::Sell => top.bid,
         };
         if opp.is_positive() && reaches(side, opp, p) {
             self.fill(i, p, o.remaining(), true, t, sink);
             return;
         }
-        let queue = if own == p {
-            match o.queue_ahead {
-                None => Some(own_qty),
-                Some(q) => {
-                    let decrease = match prev_own {
-                        Some((pp, pq)) if pp == p && own_qty < pq => pq.saturating_sub(own_qty),
-                        _ => Qty::ZERO,
-                    };
-                    Some(q.saturating_sub(decrease).max(Qty::ZERO).min(own_qty))
-                }
+        let shown = now.queue_at(side, p);
+        let queue = match (o.queue_ahead, shown) {
+            // first sight of the level: everything shown is ahead
+            (None, shown) => shown,
+            (Some(q), Some(shown)) => {
+                // what left the level since the last look came from ahead of us
+                let before = prev.and_then(|v| v.queue_at(side, p)).unwrap_or(shown);
+                let decrease = before.saturating_sub(shown).max(Qty::ZERO);
+                Some(q.saturating_sub(decrease).max(Qty::ZERO).min(shown))
             }
-        } else if better(side, p, own) || !own.is_positive() {
-            Some(Qty::ZERO)
-        } else {
-            o.queue_ahead
+            (Some(q), None) => Some(q),
         };
         if let Some(slot) = self.ledger.orders.get_mut(i) {
             slot.queue_ahead = queue;
@@ -987,6 +1133,11 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
                 Side::Buy if tr.price == top.ask => top.ask_qty = top.ask_qty.saturating_sub(tr.qty).max(Qty::ZERO),
                 _ => {}
             }
+        }
+        if self.markets.get(sym).is_some_and(|m| m.has_depth)
+            && let Some(d) = self.depths.get_mut(sym)
+        {
+            d.consume(tr.taker_side.opposite(), tr.price, tr.qty);
         }
         let mut pool = tr.qty;
         let mut i = 0;
@@ -1268,6 +1419,87 @@ mod tests {
 
     fn trades(r: &[ExecutionReport]) -> Vec<(Qty, Price, bool)> {
         r.iter().filter(|r| r.exec_type == ExecType::Trade).map(|r| (r.last_qty, r.last_price, r.maker)).collect()
+    }
+
+    fn lv(px: &str, qty: &str) -> crate::binance::Level {
+        crate::binance::Level { price: p(px), qty: q(qty) }
+    }
+
+    /// An L2 book at update id `id`: bids and asks best first.
+    fn depth(id: u64, bids: &[(&str, &str)], asks: &[(&str, &str)]) -> DepthBook {
+        let mut d = DepthBook::new(100);
+        d.apply_snapshot(id, bids.iter().map(|(x, y)| lv(x, y)), asks.iter().map(|(x, y)| lv(x, y)));
+        d
+    }
+
+    #[test]
+    fn takers_walk_the_real_depth_levels_at_their_prices() {
+        let mut v = venue();
+        let mut out = Vec::new();
+        let d = depth(1, &[("1599.9", "2")], &[("1600", "1"), ("1600.5", "0.5"), ("1602", "3")]);
+        v.on_depth(S, &d, Nanos(1), &mut out);
+        assert_eq!(v.top(S).map(|t| (t.bid, t.ask)), Some((p("1599.9"), p("1600"))));
+        // a market buy of 2 takes 1 @ 1600, 0.5 @ 1600.5, 0.5 @ 1602
+        v.submit(market(1, Side::Buy, "2"), Nanos(2)).unwrap();
+        v.advance(Nanos(2), &mut out);
+        assert_eq!(
+            trades(&out),
+            [(q("1"), p("1600"), false), (q("0.5"), p("1600.5"), false), (q("0.5"), p("1602"), false)]
+        );
+        // what we took stays taken until the next book: 2.5 left at 1602
+        out.clear();
+        v.submit(market(2, Side::Buy, "3"), Nanos(3)).unwrap();
+        v.advance(Nanos(3), &mut out);
+        assert_eq!(trades(&out), [(q("2.5"), p("1602"), false)]);
+        assert_eq!(out.last().map(|r| r.status), Some(OrderStatus::Expired));
+        // a marketable limit stops at its price; FOK counts every level within it
+        out.clear();
+        v.on_depth(
+            S,
+            &depth(2, &[("1599.9", "2")], &[("1600", "1"), ("1601", "1"), ("1603", "5")]),
+            Nanos(4),
+            &mut out,
+        );
+        v.submit(limit(3, Side::Buy, "1601", "3", TimeInForce::Fok), Nanos(5)).unwrap();
+        v.advance(Nanos(5), &mut out);
+        assert!(trades(&out).is_empty(), "2 within 1601, FOK for 3 must not fill");
+        assert_eq!(out.last().map(|r| r.status), Some(OrderStatus::Expired));
+        out.clear();
+        v.submit(limit(4, Side::Buy, "1601", "1.5", TimeInForce::Fok), Nanos(6)).unwrap();
+        v.advance(Nanos(6), &mut out);
+        assert_eq!(trades(&out), [(q("1"), p("1600"), false), (q("0.5"), p("1601"), false)]);
+    }
+
+    #[test]
+    fn a_resting_order_queues_behind_the_depth_at_its_level() {
+        let mut v = venue();
+        let mut out = Vec::new();
+        let bids = [("1599", "1"), ("1598", "4"), ("1597", "2")];
+        v.on_depth(S, &depth(1, &bids, &[("1600", "1")]), Nanos(1), &mut out);
+        // a bid at the second level: 4 ahead; one between levels: nobody ahead
+        v.submit(limit(1, Side::Buy, "1598", "1", TimeInForce::Gtc), Nanos(2)).unwrap();
+        v.submit(limit(2, Side::Buy, "1597.5", "1", TimeInForce::Gtc), Nanos(2)).unwrap();
+        v.advance(Nanos(2), &mut out);
+        let queue = |v: &Venue, n| v.order(S, OrderRef::Client(id(n))).and_then(|o| o.queue_ahead);
+        assert_eq!((queue(&v, 1), queue(&v, 2)), (Some(q("4")), Some(Qty::ZERO)));
+        // the level shrinks to 2.5: those left were ahead of us
+        let bids = [("1599", "1"), ("1598", "2.5"), ("1597", "2")];
+        v.on_depth(S, &depth(2, &bids, &[("1600", "1")]), Nanos(3), &mut out);
+        assert_eq!(queue(&v, 1), Some(q("2.5")));
+        // a sale of 3 at 1598 clears the queue and fills 0.5 of ours
+        out.clear();
+        v.on_market(&trade(4, "1598", "3", Side::Sell), &mut out);
+        assert_eq!(trades(&out), [(q("0.5"), p("1598"), true)]);
+        // a bookTicker no longer rematches a symbol that has depth
+        out.clear();
+        v.on_market(&book(5, "1590", "1", "1591", "1"), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(v.top(S).map(|t| t.ask), Some(p("1600")));
+        // the asks coming down to 1598 fill the rest of ours at its price,
+        // not the bid below it
+        v.on_depth(S, &depth(3, &[("1597", "2")], &[("1598", "5")]), Nanos(6), &mut out);
+        assert_eq!(trades(&out), [(q("0.5"), p("1598"), true)]);
+        assert_eq!(queue(&v, 2), Some(Qty::ZERO));
     }
 
     #[test]

@@ -9,12 +9,14 @@
 //! deterministic: the same config, seed and inputs give byte-identical
 //! ledgers.
 //!
-//! - [`matching`]: the matching rules (top of book, queue, bars) and the
-//!   [`Venue`] itself;
+//! - [`matching`]: the matching rules (top of book, L2 depth, queue, bars)
+//!   and the [`Venue`] itself;
+//! - [`depth`]: the local L2 book ([`DepthBook`]) kept by Binance's rules;
 //! - [`ledger`]: balances, order records, fills, errors, the JSON dump;
 //! - [`fees`], [`slippage`], [`latency`]: the cost and delay seams;
 //! - [`rng`]: the seeded generator behind every random draw.
 
+pub mod depth;
 pub mod fees;
 pub mod latency;
 pub mod ledger;
@@ -22,6 +24,7 @@ pub mod matching;
 pub mod rng;
 pub mod slippage;
 
+pub use depth::{Applied, DepthBook, DepthError};
 pub use fees::{FeeModel, FeeRate, FixedFees};
 pub use latency::{Latency, LatencyModel, LatencySpec};
 pub use ledger::{Account, Fill, Ledger, SimOrder, SymbolNames, VenueError};
