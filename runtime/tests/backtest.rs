@@ -142,6 +142,11 @@ fn same_backtest_twice_writes_identical_bytes() {
         let y = std::fs::read(b.out_dir.join(f)).unwrap();
         assert!(x == y, "{f} differs between identical runs");
     }
+    // a rerun into the same folder replaces the journal, not appends to it
+    backtest::run(&a).unwrap();
+    assert!(
+        std::fs::read(a.out_dir.join("journal.bin")).unwrap() == std::fs::read(b.out_dir.join("journal.bin")).unwrap()
+    );
     // on bars, latencies far below a bar do not move fills; a different
     // execution style does
     let mut c = eth_config("rerun-c");

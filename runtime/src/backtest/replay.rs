@@ -190,6 +190,17 @@ fn deliver(engine: &mut BacktestEngine<'_>, sink: &mut Collector) -> u64 {
     })
 }
 
+/// A journal file written from empty (a rerun into the same folder must
+/// give the same bytes), without fsync: a backtest can be run again.
+fn fresh_journal(path: &std::path::Path) -> Result<JournalWriter, BacktestError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(crate::engine::journal::JournalError::Io { path: path.to_path_buf(), source: e }.into())
+        }
+        _ => Ok(JournalWriter::open(path, FsyncPolicy::Never)?),
+    }
+}
+
 /// Replays `events` through the engine built from `model`; with an oracle or
 /// momentum signal, the engine trades its targets instead of running the
 /// model. Writes the engine's journal to `journal` (replaced), or keeps none.
@@ -215,18 +226,7 @@ pub fn replay(
     let venue = PaperVenue::with_model(Venue::new(&venue_config(config))?, &clock);
     let prefix = format!("{}-", config.engine.orders.client_id_prefix);
     let mut engine = Engine::new(&config.engine, model, &[config.filters], &prefix, KillSwitch::new(), venue, &clock)?;
-    let mut writer = match journal {
-        Some(path) => {
-            match std::fs::remove_file(path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(crate::engine::journal::JournalError::Io { path: path.to_path_buf(), source: e }.into());
-                }
-                _ => {}
-            }
-            Some(JournalWriter::open(path, FsyncPolicy::Never)?)
-        }
-        None => None,
-    };
+    let mut writer = journal.map(fresh_journal).transpose()?;
     let ring_half = config.engine.runtime.journal_ring_records / 2;
     let mut md_latency = Latency::new(config.market_data_latency.clone(), Rng::stream(config.seed, 2))
         .map_err(|_| BacktestError::Config { key: "market_data_latency", why: "out of range" })?;
