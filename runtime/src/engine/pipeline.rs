@@ -356,8 +356,8 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         slot.fraction = fraction;
         let t1 = self.clock.monotonic();
         record(&mut self.timings.model, t1.saturating_sub(t0).0);
-        self.act(symbol, fraction, t1);
-        record(&mut self.timings.total, self.clock.monotonic().saturating_sub(t0).0);
+        let end = self.act(symbol, fraction, t1);
+        record(&mut self.timings.total, end.saturating_sub(t0).0);
     }
 
     /// One market event with the target fraction decided elsewhere (a
@@ -368,7 +368,7 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         let t0 = self.clock.monotonic();
         if let Some((_, slot)) = note_market(&mut self.symbols, &mut self.counters, &self.clock, ev, t0) {
             slot.fraction = fraction;
-            self.act(ev.symbol(), fraction, t0);
+            let _ = self.act(ev.symbol(), fraction, t0);
         }
     }
 
@@ -376,15 +376,18 @@ impl<V: Venue, C: Clock> Engine<V, C> {
     /// symbol (external signals, tests). Uses the symbol's last book.
     pub fn on_target(&mut self, symbol: SymbolId, fraction: f64) {
         let now = self.clock.monotonic();
-        self.act(symbol, fraction, now);
+        let _ = self.act(symbol, fraction, now);
     }
 
-    fn act(&mut self, symbol: SymbolId, fraction: f64, t1: Nanos) {
-        let Some(slot) = self.symbols.get(usize::from(symbol.0)) else { return };
+    /// Risk, orders and the venue for a target `fraction`, from time `t1`;
+    /// returns the time it finished (one clock read serves the order stage
+    /// and the caller's total).
+    fn act(&mut self, symbol: SymbolId, fraction: f64, t1: Nanos) -> Nanos {
+        let Some(slot) = self.symbols.get(usize::from(symbol.0)) else { return t1 };
         let (filters, last_event, last_lag) = (slot.filters, slot.last_event, slot.last_lag);
         let Some(top) = slot.top else {
             self.risk.count(Refusal::NoMarketData);
-            return;
+            return t1;
         };
         let mid = mid_of(&top);
         let equity = self.portfolio.mark(symbol, mid);
@@ -415,7 +418,9 @@ impl<V: Venue, C: Clock> Engine<V, C> {
             self.risk.count(r);
         }
         self.execute(t2, mid, data_age);
-        record(&mut self.timings.orders, self.clock.monotonic().saturating_sub(t2).0);
+        let end = self.clock.monotonic();
+        record(&mut self.timings.orders, end.saturating_sub(t2).0);
+        end
     }
 
     /// The position (base units) the model's `fraction` of `equity` asks
@@ -462,10 +467,16 @@ impl<V: Venue, C: Clock> Engine<V, C> {
     }
 
     fn execute(&mut self, now: Nanos, mid: Price, data_age: Nanos) {
+        if self.actions.is_empty() {
+            return;
+        }
         let wall = self.clock.wall();
-        let actions = core::mem::take(&mut self.actions);
-        for a in &actions {
-            match *a {
+        // by index, each action copied out: moving the whole action buffer
+        // out and back would copy all its slots twice per event
+        let mut next = 0;
+        while let Some(&a) = self.actions.get(next) {
+            next += 1;
+            match a {
                 Action::Place(req) => {
                     let check = OrderCheck {
                         side: req.side,
@@ -521,7 +532,6 @@ impl<V: Venue, C: Clock> Engine<V, C> {
                 }
             }
         }
-        self.actions = actions;
         self.actions.clear();
     }
 
