@@ -337,6 +337,10 @@ pub struct RawPaper {
     /// Seed of the venue's random draws.
     #[serde(default = "default_paper_seed")]
     pub seed: u64,
+    /// Levels of the L2 book the venue model matches against: 0 (the top
+    /// of book only), or 5, 10, 20 (the `<symbol>@depth<N>@100ms` streams).
+    #[serde(default)]
+    pub depth_levels: u32,
 }
 
 fn default_paper_fees() -> String {
@@ -359,6 +363,7 @@ impl Default for RawPaper {
             slippage: default_paper_slippage(),
             latency: default_paper_latency(),
             seed: default_paper_seed(),
+            depth_levels: 0,
         }
     }
 }
@@ -471,6 +476,8 @@ pub struct PaperConfig {
     pub latency: LatencySpec,
     /// Seed.
     pub seed: u64,
+    /// L2 levels streamed to the venue model (0: top of book only).
+    pub depth_levels: u32,
 }
 
 /// What start-up does with an open order the journal does not know.
@@ -1097,7 +1104,13 @@ impl RawConfig {
             c.push("paper.latency", format!("{e}, got {:?}", p.latency));
             LatencySpec::default()
         });
-        let paper = PaperConfig { fees, slippage, latency, seed: p.seed };
+        if !matches!(p.depth_levels, 0 | 5 | 10 | 20) {
+            c.push(
+                "paper.depth_levels",
+                format!("must be 0, 5, 10 or 20 (Binance's partial depth streams), got {}", p.depth_levels),
+            );
+        }
+        let paper = PaperConfig { fees, slippage, latency, seed: p.seed, depth_levels: p.depth_levels };
 
         let l = &self.lifecycle;
         let unknown_orders = match l.unknown_orders.as_str() {
@@ -1363,6 +1376,18 @@ path = "journal.bin"
         assert!(e.mentions("risk.cash_reserve_bps") && e.mentions("orders.min_rebalance_bps"), "{e}");
         let text = GOOD.replace("[journal]", "[orders]\nmin_rebalance_bps = 150\n\n[journal]");
         assert_eq!(RawConfig::parse(&text).unwrap().validate(base()).unwrap().orders.min_rebalance_bps, 150);
+    }
+
+    #[test]
+    fn paper_depth_levels_are_binances_partial_depths() {
+        for (n, ok) in [(0, true), (5, true), (10, true), (20, true), (7, false), (100, false)] {
+            let text = format!("{GOOD}\n[paper]\ndepth_levels = {n}\n");
+            let r = RawConfig::parse(&text).unwrap().validate(base());
+            assert_eq!(r.is_ok(), ok, "{n}: {r:?}");
+            if let Err(e) = r {
+                assert!(e.mentions("paper.depth_levels"), "{e}");
+            }
+        }
     }
 
     #[test]

@@ -89,6 +89,25 @@ fn paper_mode_trades_on_live_data_with_venue_model_fills() {
 }
 
 #[test]
+fn paper_mode_matches_against_the_streamed_l2_book() {
+    let sim = start_sim(&["--speed", "600", "--duration", "120"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "paper", sim.port, free_port(), "[paper]\ndepth_levels = 20\n");
+    let out_json = dir.path().join("summary.json");
+    let out = odex(&["run", "--config", cfg.to_str().unwrap(), "--duration", "6s", "--summary-json"])
+        .arg(&out_json)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = summary(&out_json);
+    // trades as before, with the depth frames inside the no-allocation check
+    check_traded(&s, "paper");
+    assert!(s["paper_depth_updates"].as_u64().unwrap() > 50, "{s}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("paper venue matched against"), "{text}");
+}
+
+#[test]
 fn live_mode_trades_over_the_websocket_api_and_stops_cleanly_on_sigterm() {
     let sim = start_sim(&["--speed", "600", "--duration", "120"]);
     let dir = tempfile::tempdir().unwrap();

@@ -17,7 +17,7 @@ use crate::event::MarketEvent;
 use crate::filters::SymbolFilters;
 use crate::order::{ClientOrderId, ExecType, ExecutionReport, OrderRequest, SymbolId};
 use crate::venue::{
-    CancelReject, OrderRef, ReportSink, SymbolConfig, SymbolNames, Venue, VenueConfig, VenueConfigError,
+    CancelReject, DepthBook, OrderRef, ReportSink, SymbolConfig, SymbolNames, Venue, VenueConfig, VenueConfigError,
 };
 
 use super::wire::SymbolTable;
@@ -111,6 +111,7 @@ impl PaperVenue {
             slippage: settings.slippage,
             order_latency: settings.latency.clone(),
             seed: settings.seed,
+            depth_levels: usize::try_from(settings.depth_levels).unwrap_or(0).max(1),
             ..VenueConfig::default()
         };
         Ok(Self::with_model(Venue::new(&config)?, SystemClock::new()))
@@ -149,6 +150,15 @@ impl<C: Clock> PaperVenue<C> {
     pub fn on_market_at_recv(&mut self, ev: &MarketEvent) {
         let mut q = Queue(&mut self.events);
         self.venue.on_market(ev, &mut q);
+    }
+
+    /// Feeds a symbol's L2 book: from now on its orders match against the
+    /// book's levels (see `Venue::on_depth`).
+    #[inline]
+    pub fn on_depth(&mut self, symbol: SymbolId, book: &DepthBook) {
+        let now = self.clock.monotonic();
+        let mut q = Queue(&mut self.events);
+        self.venue.on_depth(symbol, book, now, &mut q);
     }
 
     /// Lets orders and cancels in flight arrive.

@@ -40,6 +40,7 @@ use crate::net::{
     ClockSync, ConnEvent, ConnId, ConnSpec, ConnStats, EventLoop, FrameSink, MessageKind, NetConfig, TimeSample,
 };
 use crate::order::{ClientOrderId, ExecutionReport, OrderRequest, OrderType, SymbolId, TimeInForce};
+use crate::venue::DepthBook;
 
 use super::metrics::{Ask, ConnSnapshot, MetricsServer, Snapshot};
 use super::paper::{self, PaperVenue};
@@ -119,6 +120,8 @@ pub struct RunSummary {
     /// Paper venue reports dropped because its queue was full (their
     /// orders were then resolved by time-out and query).
     pub paper_events_lost: u64,
+    /// L2 books given to the paper venue (`paper.depth_levels`).
+    pub paper_depth_updates: u64,
     /// Realised PnL before fees, quote.
     pub realised_pnl: String,
     /// Unrealised PnL, quote.
@@ -178,6 +181,9 @@ impl std::fmt::Display for RunSummary {
         if !self.refusals_by_reason.is_empty() {
             let parts: Vec<String> = self.refusals_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
             writeln!(f, "  risk refusals by reason: {}", parts.join(", "))?;
+        }
+        if self.paper_depth_updates > 0 {
+            writeln!(f, "  paper venue matched against {} L2 book updates", self.paper_depth_updates)?;
         }
         if self.cancel_races + self.send_failures + self.paper_events_lost > 0 {
             writeln!(
@@ -302,7 +308,11 @@ struct Counters {
     send_failures: u64,
     logged_errors: u64,
     cancel_races: u64,
+    depth_updates: u64,
 }
+
+/// Levels kept of each paper L2 book: the largest partial depth stream.
+const DEPTH_BOOK_LEVELS: usize = 20;
 
 struct Trader {
     cfg: Config,
@@ -323,6 +333,9 @@ struct Trader {
     api_up: bool,
     /// The market stream URL is a combined stream (`/stream`).
     combined_stream: bool,
+    /// Paper mode with `paper.depth_levels`: each symbol's L2 book, from
+    /// the partial depth streams, for the venue model to match against.
+    depth: Vec<DepthBook>,
     /// Connection counters as of the last poll.
     md_stats: ConnStats,
     api_stats: ConnStats,
@@ -623,10 +636,14 @@ impl Trader {
 
     fn on_market_frame(&mut self, payload: &[u8]) {
         let t0 = self.clock.monotonic();
+        let mut stream = None;
         // combined streams (`/stream`) wrap each payload; raw ones (`/ws`) do not
         let decoded = if self.combined_stream {
             MarketFrame::decode(payload).map(|f| match f {
-                MarketFrame::Event { event, .. } => Some(event),
+                MarketFrame::Event { event, stream: name } => {
+                    stream = Some(name);
+                    Some(event)
+                }
                 MarketFrame::ControlReply { .. } | MarketFrame::ServerShutdown(_) => None,
             })
         } else if payload.starts_with(b"{\"result\"") || payload.starts_with(b"{\"id\"") {
@@ -643,6 +660,11 @@ impl Trader {
                 return;
             }
         };
+        if let WireMarket::PartialDepth(d) = event {
+            let name = stream.map(|s| s.as_bytes()).unwrap_or_default();
+            self.on_depth(name, &d);
+            return;
+        }
         let Some(ev) = wire::market_event(&event, &self.symbols, t0) else { return };
         let Some(engine) = self.engine.as_mut() else {
             self.counters.dropped_before_start += 1;
@@ -667,6 +689,34 @@ impl Trader {
                     self.tick_t0.get_or_insert(t0);
                 }
             }
+        }
+        self.drain_paper();
+    }
+
+    /// A partial depth snapshot (`<symbol>@depth<N>`): the symbol's L2 book
+    /// for the paper venue to match against. The symbol comes from the
+    /// stream name (the payload has none); a raw stream of one symbol is
+    /// that symbol's.
+    fn on_depth(&mut self, stream: &[u8], d: &crate::binance::PartialDepth<'_>) {
+        let name = stream.split(|&b| b == b'@').next().unwrap_or_default();
+        let symbol = match self.symbols.id(name) {
+            Some(s) => s,
+            None if self.symbols.len() == 1 => SymbolId(0),
+            None => return,
+        };
+        let Some(book) = self.depth.get_mut(usize::from(symbol.0)) else { return };
+        book.apply_snapshot(
+            d.last_update_id,
+            d.bids.iter().filter_map(Result::ok),
+            d.asks.iter().filter_map(Result::ok),
+        );
+        if self.phase != Phase::Trading {
+            return;
+        }
+        let Some(engine) = self.engine.as_mut() else { return };
+        if let ExecVenue::Paper { paper, .. } = engine.venue_mut() {
+            paper.on_depth(symbol, book);
+            self.counters.depth_updates += 1;
         }
         self.drain_paper();
     }
@@ -1010,7 +1060,12 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
         ..NetConfig::default()
     };
     let mut net = EventLoop::new(net_cfg).map_err(|e| RunError::Setup(format!("endpoints: {e}")))?;
-    let streams: Vec<String> = symbols.names().iter().map(|n| format!("\"{}@bookTicker\"", n.to_lowercase())).collect();
+    let mut streams: Vec<String> =
+        symbols.names().iter().map(|n| format!("\"{}@bookTicker\"", n.to_lowercase())).collect();
+    if cfg.mode == Mode::Paper && cfg.paper.depth_levels > 0 {
+        let n = cfg.paper.depth_levels;
+        streams.extend(symbols.names().iter().map(|s| format!("\"{}@depth{n}@100ms\"", s.to_lowercase())));
+    }
     let subscribe = format!(r#"{{"method":"SUBSCRIBE","params":[{}],"id":1}}"#, streams.join(","));
     let md = net
         .add_connection(ConnSpec {
@@ -1061,6 +1116,7 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
         md_up: false,
         api_up: false,
         combined_stream: cfg.endpoints.market_stream.contains("/stream"),
+        depth: vec![DepthBook::new(DEPTH_BOOK_LEVELS); n_symbols],
         md_stats: ConnStats::default(),
         api_stats: ConnStats::default(),
         tick_t0: None,
@@ -1274,7 +1330,10 @@ fn summarize(t: &mut Trader, seconds: f64, journal_replayed: u64) -> RunSummary 
         s.fills = c.fills;
         s.unknown_outcomes = c.unknown;
         match engine.venue() {
-            ExecVenue::Paper { paper, .. } => s.paper_events_lost = paper.lost(),
+            ExecVenue::Paper { paper, .. } => {
+                s.paper_events_lost = paper.lost();
+                s.paper_depth_updates = t.counters.depth_updates;
+            }
             ExecVenue::Live(v) => s.send_failures += v.failed_overflow(),
         }
         s.market_events = engine.counters().events;
