@@ -558,7 +558,7 @@ fn text_width(text: &str) -> f64 {
 
 /// `text` safe inside an element or a quoted attribute; control characters
 /// that XML forbids are dropped, since one would make the whole file unreadable.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut s = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::config::{BacktestConfig, BacktestError, DataSource, SignalConfig};
 use super::metrics::{self, Metrics, RegimeStats};
-use super::plots::{self, Series, YFormat};
+use super::plots::{self, Series, YFormat, escape};
 use super::replay::{Replay, SYMBOL};
 use crate::config::OrderStyle;
 
@@ -305,10 +305,6 @@ pub fn drawdown_svg(r: &Replay) -> String {
         900,
         260,
     )
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// `report.html`: the summary's numbers and the plots on one page with no
