@@ -69,20 +69,26 @@ fn check_traded(s: &Value, mode: &str) {
     assert_eq!(s["open_orders"], 0, "orders left open after the cancel on exit: {s}");
 }
 
-#[test]
-fn paper_mode_trades_on_live_data_with_venue_model_fills() {
+/// `odex run` in paper mode against a fresh simulator for `secs` seconds
+/// with `extra` config; returns the summary JSON, stdout and the folder.
+fn run_paper(extra: &str, secs: &str) -> (Value, String, tempfile::TempDir) {
     let sim = start_sim(&["--speed", "600", "--duration", "120"]);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), "paper", sim.port, free_port(), "");
+    let cfg = config(dir.path(), "paper", sim.port, free_port(), extra);
     let out_json = dir.path().join("summary.json");
-    let out = odex(&["run", "--config", cfg.to_str().unwrap(), "--duration", "8s", "--summary-json"])
+    let out = odex(&["run", "--config", cfg.to_str().unwrap(), "--duration", secs, "--summary-json"])
         .arg(&out_json)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let s = summary(&out_json);
     check_traded(&s, "paper");
-    let text = String::from_utf8_lossy(&out.stdout);
+    (s, String::from_utf8_lossy(&out.stdout).to_string(), dir)
+}
+
+#[test]
+fn paper_mode_trades_on_live_data_with_venue_model_fills() {
+    let (_, text, dir) = run_paper("", "8s");
     assert!(text.contains("tick-to-order") && text.contains("hot-path allocations after warm-up: 0"), "{text}");
     // what was traded is in the journal
     assert!(std::fs::metadata(dir.path().join("paper.journal")).unwrap().len() > 0);
@@ -90,20 +96,9 @@ fn paper_mode_trades_on_live_data_with_venue_model_fills() {
 
 #[test]
 fn paper_mode_matches_against_the_streamed_l2_book() {
-    let sim = start_sim(&["--speed", "600", "--duration", "120"]);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), "paper", sim.port, free_port(), "[paper]\ndepth_levels = 20\n");
-    let out_json = dir.path().join("summary.json");
-    let out = odex(&["run", "--config", cfg.to_str().unwrap(), "--duration", "6s", "--summary-json"])
-        .arg(&out_json)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let s = summary(&out_json);
     // trades as before, with the depth frames inside the no-allocation check
-    check_traded(&s, "paper");
+    let (s, text, _dir) = run_paper("[paper]\ndepth_levels = 20\n", "6s");
     assert!(s["paper_depth_updates"].as_u64().unwrap() > 50, "{s}");
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("paper venue matched against"), "{text}");
 }
 
