@@ -17,7 +17,7 @@ use std::path::Path;
 
 use odex_runtime::clock::{Clock, SimClock, SystemClock};
 use odex_runtime::config::{FsyncPolicy, RawConfig};
-use odex_runtime::engine::{Engine, JournalWriter, KillSwitch, RecordingVenue, RequestKind, Sent};
+use odex_runtime::engine::{Engine, JournalWriter, KillSwitch, RecordingVenue, RequestKind, Sent, Stage};
 use odex_runtime::event::{BookUpdate, MarketData, MarketEvent};
 use odex_runtime::filters::SymbolFilters;
 use odex_runtime::order::{ExecType, ExecutionReport, OrderRequest, OrderStatus, SymbolId};
@@ -277,5 +277,9 @@ fn one_million_events_on_the_real_clock_allocate_nothing() {
     let out = drive(&mut engine, |_| {}, "real-clock");
     assert_eq!(out.allocs_after_warmup, 0, "the hot path allocated");
     assert!(out.places_after_warmup > 0);
-    assert_eq!(engine.timings().model.len(), EVENTS);
+    let count = |s| engine.timings().get(s).map_or(0, |h| h.len());
+    assert_eq!((count(Stage::Features), count(Stage::Integrate), count(Stage::Total)), (EVENTS, EVENTS, EVENTS));
+    // the hand-off is timed once per event that sent something, never more
+    assert!(count(Stage::EncodeSign) > 0 && count(Stage::EncodeSign) <= EVENTS);
+    assert_eq!(count(Stage::Decode), 0, "decode is the event loop's to time");
 }

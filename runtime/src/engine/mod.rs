@@ -21,5 +21,5 @@ pub use order_manager::{Action, OrderManager, OrderState, RateLimit, RateLimitKi
 pub use pipeline::{Engine, EngineCounters, EngineError, run_prefix};
 pub use portfolio::{Balance, Discrepancy, Portfolio, Position};
 pub use risk::{BreakerState, KillSwitch, Refusal, RefusalCounts, RiskManager};
-pub use timings::StageTimings;
+pub use timings::{Stage, StageTimings};
 pub use venue::{RecordingVenue, Sent, Venue};

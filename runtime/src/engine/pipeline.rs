@@ -15,6 +15,7 @@ use odex_shared::market::{Amount, BookTop, Nanos, Price, Qty, Side};
 use odex_shared::model::ShapeError;
 use odex_shared::model_file::ModelFile;
 use odex_shared::predictor::Predictor;
+use odex_shared::sizing;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -24,7 +25,7 @@ use crate::engine::order_manager::{
 };
 use crate::engine::portfolio::Portfolio;
 use crate::engine::risk::{BreakerState, KillSwitch, OrderCheck, Refusal, RiskManager};
-use crate::engine::timings::{StageTimings, record};
+use crate::engine::timings::{Stage, StageTimings};
 use crate::engine::venue::Venue;
 use crate::event::{MarketData, MarketEvent};
 use crate::filters::SymbolFilters;
@@ -288,6 +289,11 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         &self.timings
     }
 
+    /// Records a stage the event loop timed (decode, journal, wire).
+    pub fn record_stage(&mut self, stage: Stage, ns: u64) {
+        self.timings.record(stage, ns);
+    }
+
     /// Counters.
     pub const fn counters(&self) -> &EngineCounters {
         &self.counters
@@ -348,16 +354,19 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         if !slot.predictor.observe(&obs) {
             self.counters.bad_observation += 1;
         }
-        let mut fraction = slot.predictor.target_fraction();
+        let tf = self.clock.monotonic();
+        let signal = slot.predictor.signal();
+        let t1 = self.clock.monotonic();
+        let mut fraction = signal.map_or(0.0, |s| sizing::target_fraction(&s, slot.predictor.sizing()));
         let symbol = ev.symbol();
         if self.probe {
             fraction = if self.portfolio.position(symbol).qty.is_positive() { 0.0 } else { PROBE_FRACTION };
         }
         slot.fraction = fraction;
-        let t1 = self.clock.monotonic();
-        record(&mut self.timings.model, t1.saturating_sub(t0).0);
+        self.timings.record(Stage::Features, tf.saturating_sub(t0).0);
+        self.timings.record(Stage::Integrate, t1.saturating_sub(tf).0);
         let end = self.act(symbol, fraction, t1);
-        record(&mut self.timings.total, end.saturating_sub(t0).0);
+        self.timings.record(Stage::Total, end.saturating_sub(t0).0);
     }
 
     /// One market event with the target fraction decided elsewhere (a
@@ -399,7 +408,7 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         let data_age = Nanos(t1.saturating_sub(last_event).0.saturating_add(last_lag.0));
         let target = self.risk.clamp_target(target, pos.qty, pos.avg_entry, mid, data_age);
         let t2 = self.clock.monotonic();
-        record(&mut self.timings.risk, t2.saturating_sub(t1).0);
+        self.timings.record(Stage::Risk, t2.saturating_sub(t1).0);
 
         self.actions.clear();
         let killed = self.risk.killed();
@@ -417,9 +426,14 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         if let Err(r) = self.orders.plan(symbol, target, pos.qty, &top, &filters, &mut self.actions) {
             self.risk.count(r);
         }
-        self.execute(t2, mid, data_age);
+        let handed = self.execute(t2, mid, data_age);
         let end = self.clock.monotonic();
-        record(&mut self.timings.orders, end.saturating_sub(t2).0);
+        // the order stage ends where the first hand-off to the venue began
+        let venue_from = handed.unwrap_or(end);
+        self.timings.record(Stage::Orders, venue_from.saturating_sub(t2).0);
+        if handed.is_some() {
+            self.timings.record(Stage::EncodeSign, end.saturating_sub(venue_from).0);
+        }
         end
     }
 
@@ -455,7 +469,7 @@ impl<V: Venue, C: Clock> Engine<V, C> {
             self.kill_handled = true;
         }
         self.orders.check_timeouts(now, &mut self.actions);
-        self.execute(now, Price::ZERO, Nanos(0));
+        let _ = self.execute(now, Price::ZERO, Nanos(0));
     }
 
     /// Cancels every working order (shutdown, operator request).
@@ -463,13 +477,16 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         let now = self.clock.monotonic();
         self.actions.clear();
         self.orders.cancel_all(&mut self.actions);
-        self.execute(now, Price::ZERO, Nanos(0));
+        let _ = self.execute(now, Price::ZERO, Nanos(0));
     }
 
-    fn execute(&mut self, now: Nanos, mid: Price, data_age: Nanos) {
+    /// Vets and sends the planned actions; returns when the first hand-off
+    /// to the venue began (the order stage's end), if any.
+    fn execute(&mut self, now: Nanos, mid: Price, data_age: Nanos) -> Option<Nanos> {
         if self.actions.is_empty() {
-            return;
+            return None;
         }
+        let mut handed = None;
         let wall = self.clock.wall();
         // by index, each action copied out: moving the whole action buffer
         // out and back would copy all its slots twice per event
@@ -504,6 +521,7 @@ impl<V: Venue, C: Clock> Engine<V, C> {
                         continue;
                     }
                     self.journal_push(&JournalRecord::Place { req, time: now });
+                    handed.get_or_insert_with(|| self.clock.monotonic());
                     self.venue.place(&req);
                 }
                 Action::Cancel { symbol, client_id } => {
@@ -519,6 +537,7 @@ impl<V: Venue, C: Clock> Engine<V, C> {
                     }
                     if self.orders.commit_cancel(&client_id, now).is_ok() {
                         self.journal_push(&JournalRecord::Cancel { symbol, client_id, time: now });
+                        handed.get_or_insert_with(|| self.clock.monotonic());
                         self.venue.cancel(symbol, &client_id);
                     }
                 }
@@ -528,11 +547,13 @@ impl<V: Venue, C: Clock> Engine<V, C> {
                         continue;
                     }
                     self.orders.commit_query(&client_id, now);
+                    handed.get_or_insert_with(|| self.clock.monotonic());
                     self.venue.query(symbol, &client_id);
                 }
             }
         }
         self.actions.clear();
+        handed
     }
 
     fn book_fill(&mut self, r: &ExecutionReport, fill: Option<(Qty, Price)>, commission: Amount) {

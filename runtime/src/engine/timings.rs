@@ -8,18 +8,66 @@ use hdrhistogram::errors::CreationError;
 /// Highest value tracked, in nanoseconds (10 s).
 pub const MAX_TRACKED_NS: u64 = 10_000_000_000;
 
-/// One histogram per stage of [`crate::engine::Engine::on_market`], in
-/// nanoseconds of the engine's clock.
+/// A stage of the tick-to-order path, in path order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Frame bytes to a market event (recorded by the event loop).
+    Decode,
+    /// The model's features updated with the event.
+    Features,
+    /// The model integrated over its horizon: expected return and variance.
+    Integrate,
+    /// Sizing to a target position and the risk clamp.
+    Risk,
+    /// Order manager and order checks, up to the hand-off to the venue.
+    Orders,
+    /// The venue's hand-off: encode and sign (live), or the venue model (paper).
+    EncodeSign,
+    /// The write-ahead journal write before the wire (event loop).
+    Journal,
+    /// TLS and the socket write of the order frames (event loop).
+    Wire,
+    /// The engine's whole event, features to hand-off.
+    Total,
+}
+
+impl Stage {
+    /// Every stage, in path order.
+    pub const ALL: [Self; 9] = [
+        Self::Decode,
+        Self::Features,
+        Self::Integrate,
+        Self::Risk,
+        Self::Orders,
+        Self::EncodeSign,
+        Self::Journal,
+        Self::Wire,
+        Self::Total,
+    ];
+
+    /// Its name in summaries and the `stage` metric label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Decode => "decode",
+            Self::Features => "features",
+            Self::Integrate => "integrate",
+            Self::Risk => "sizing_risk",
+            Self::Orders => "orders",
+            Self::EncodeSign => "encode_sign",
+            Self::Journal => "journal",
+            Self::Wire => "tls_write",
+            Self::Total => "total",
+        }
+    }
+}
+
+/// One histogram per [`Stage`], in nanoseconds of the engine's clock.
+/// Stages the engine does not see (decode, journal, wire) are recorded by
+/// the event loop through [`StageTimings::record`]; a stage that never ran
+/// (the journal and wire stages in a backtest) stays empty.
 #[derive(Debug, Clone)]
 pub struct StageTimings {
-    /// Features update and model forecast (signal and target fraction).
-    pub model: Histogram<u64>,
-    /// Sizing to a position and the risk clamp.
-    pub risk: Histogram<u64>,
-    /// Order manager, order checks and hand-off to the venue.
-    pub orders: Histogram<u64>,
-    /// The whole event.
-    pub total: Histogram<u64>,
+    hists: [Histogram<u64>; Stage::ALL.len()],
 }
 
 fn hist() -> Result<Histogram<u64>, CreationError> {
@@ -32,17 +80,31 @@ pub fn record(h: &mut Histogram<u64>, v: u64) {
 }
 
 impl StageTimings {
-    /// Four empty histograms (1 ns to 10 s, 3 significant figures).
+    /// Empty histograms (1 ns to 10 s, 3 significant figures).
     ///
     /// # Errors
     /// [`CreationError`] (never with these bounds).
     pub fn new() -> Result<Self, CreationError> {
-        Ok(Self { model: hist()?, risk: hist()?, orders: hist()?, total: hist()? })
+        Ok(Self { hists: [hist()?, hist()?, hist()?, hist()?, hist()?, hist()?, hist()?, hist()?, hist()?] })
     }
 
-    /// `(name, histogram)` pairs for printing or export (off the hot path).
-    pub fn stages(&self) -> [(&'static str, &Histogram<u64>); 4] {
-        [("model", &self.model), ("risk", &self.risk), ("orders", &self.orders), ("total", &self.total)]
+    /// Records `ns` for `stage` (clamped into range; never allocates).
+    #[inline]
+    pub fn record(&mut self, stage: Stage, ns: u64) {
+        if let Some(h) = self.hists.get_mut(stage as usize) {
+            record(h, ns);
+        }
+    }
+
+    /// One stage's histogram.
+    pub fn get(&self, stage: Stage) -> Option<&Histogram<u64>> {
+        self.hists.get(stage as usize)
+    }
+
+    /// `(name, histogram)` of every stage that recorded something, in path
+    /// order (off the hot path).
+    pub fn stages(&self) -> impl Iterator<Item = (&'static str, &Histogram<u64>)> {
+        Stage::ALL.into_iter().zip(&self.hists).filter(|(_, h)| !h.is_empty()).map(|(s, h)| (s.as_str(), h))
     }
 
     /// A one-line-per-stage summary: count, p50, p99, p99.9 and max in ns.
@@ -50,7 +112,7 @@ impl StageTimings {
         let mut s = String::new();
         for (name, h) in self.stages() {
             s.push_str(&format!(
-                "{name:>6}: n={} p50={}ns p99={}ns p99.9={}ns max={}ns\n",
+                "{name:>11}: n={} p50={}ns p99={}ns p99.9={}ns max={}ns\n",
                 h.len(),
                 h.value_at_quantile(0.5),
                 h.value_at_quantile(0.99),

@@ -33,7 +33,8 @@ use crate::binance::ws_api::{ApiFrame, ApiResponse, ResponseId, UserEvent};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigErrors, KeyKind, Mode, SecretSource, UnknownOrders, check_config};
 use crate::engine::{
-    Balance, BreakerState, Engine, JournalRecord, JournalWriter, KillSwitch, RequestKind, Venue, recover, run_prefix,
+    Balance, BreakerState, Engine, JournalRecord, JournalWriter, KillSwitch, RequestKind, Stage, Venue, recover,
+    run_prefix,
 };
 use crate::filters::SymbolFilters;
 use crate::net::{
@@ -673,6 +674,7 @@ impl Trader {
         if self.phase != Phase::Trading {
             return;
         }
+        engine.record_stage(Stage::Decode, self.clock.monotonic().saturating_sub(t0).0);
         let placed = engine.orders().counters().placed;
         if let ExecVenue::Paper { paper, .. } = engine.venue_mut() {
             paper.on_market(&ev);
@@ -1198,12 +1200,17 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
 
         // write-ahead, then the wire
         if let Some(engine) = t.engine.as_mut() {
-            engine.write_ahead(&mut writer).map_err(|e| RunError::Runtime(format!("journal: {e}")))?;
+            let before = clock.monotonic();
+            let written = engine.write_ahead(&mut writer).map_err(|e| RunError::Runtime(format!("journal: {e}")))?;
+            if written > 0 {
+                engine.record_stage(Stage::Journal, clock.monotonic().saturating_sub(before).0);
+            }
         }
         let api_open = net.is_open(api);
         if let Some(v) = t.ws()
             && !v.outbox().is_empty()
         {
+            let before = clock.monotonic();
             let mut failures = 0;
             for frame in v.outbox().frames() {
                 if !api_open || net.send_text(api, frame, &clock).is_err() {
@@ -1212,8 +1219,12 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
             }
             v.outbox().clear();
             t.counters.send_failures += failures;
+            let sent = clock.monotonic();
             if let Some(t0) = t.tick_t0.take() {
-                let _ = t.t2o.record(clock.monotonic().saturating_sub(t0).0.max(1));
+                let _ = t.t2o.record(sent.saturating_sub(t0).0.max(1));
+            }
+            if let Some(engine) = t.engine.as_mut() {
+                engine.record_stage(Stage::Wire, sent.saturating_sub(before).0);
             }
         }
         if let Some(engine) = t.engine.as_mut() {
