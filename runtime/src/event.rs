@@ -6,6 +6,7 @@
 //! (the clock seam's monotonic time), `exchange_time` when the venue says it
 //! happened, if it says.
 
+use odex_shared::features::Observation;
 use odex_shared::market::{Bar, BookTop, Nanos, Price, Qty, Side};
 
 use crate::order::SymbolId;
@@ -68,6 +69,34 @@ pub struct MarketEvent {
     pub exchange_time: Option<Nanos>,
     /// The event itself.
     pub data: MarketData,
+}
+
+impl MarketData {
+    /// What the model observes of the event: the mid and displayed
+    /// quantities of a book, the price and the taker's quantity on its side
+    /// of a trade, the close and the taker buy / sell volumes of a bar (the
+    /// sell volume in exact fixed point, as `odex-train` computes it from
+    /// the same rows, so training and trading see the same bits).
+    pub fn observation(&self) -> Observation {
+        match *self {
+            Self::Book(b) => {
+                Observation { price: b.top.mid(), bid_qty: b.top.bid_qty.to_f64(), ask_qty: b.top.ask_qty.to_f64() }
+            }
+            Self::Trade(t) => {
+                let q = t.qty.to_f64();
+                let (bid_qty, ask_qty) = match t.taker_side {
+                    Side::Buy => (q, 0.0),
+                    Side::Sell => (0.0, q),
+                };
+                Observation { price: t.price.to_f64(), bid_qty, ask_qty }
+            }
+            Self::Bar(b) => Observation {
+                price: b.bar.close.to_f64(),
+                bid_qty: b.taker_buy_volume.to_f64(),
+                ask_qty: b.bar.volume.saturating_sub(b.taker_buy_volume).max(Qty::ZERO).to_f64(),
+            },
+        }
+    }
 }
 
 impl MarketEvent {

@@ -29,20 +29,13 @@ pub trait SignalSource {
     fn target_fraction(&self) -> f64;
 }
 
-/// The model observation of an event: the mid and displayed quantities of a
-/// book update, or the close and taker buy / sell volumes of a bar. Trades
-/// are not observations (the model was trained on books or bars).
+/// The model observation of an event ([`MarketData::observation`]) for a
+/// book or a bar; trades are not observations here (the models compared
+/// were trained on books or bars).
 pub fn observation(event: &MarketEvent) -> Option<Observation> {
     match event.data {
-        MarketData::Book(b) => {
-            Some(Observation { price: b.top.mid(), bid_qty: b.top.bid_qty.to_f64(), ask_qty: b.top.ask_qty.to_f64() })
-        }
-        MarketData::Bar(b) => Some(Observation {
-            price: b.bar.close.to_f64(),
-            bid_qty: b.taker_buy_volume.to_f64(),
-            ask_qty: b.bar.volume.saturating_sub(b.taker_buy_volume).to_f64(),
-        }),
         MarketData::Trade(_) => None,
+        data => Some(data.observation()),
     }
 }
 

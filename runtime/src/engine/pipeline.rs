@@ -11,7 +11,7 @@
 
 use hdrhistogram::errors::CreationError;
 use odex_shared::features::Observation;
-use odex_shared::market::{Amount, BookTop, Nanos, Price, Qty, Side};
+use odex_shared::market::{Amount, BookTop, Nanos, Price, Qty};
 use odex_shared::model::ShapeError;
 use odex_shared::model_file::ModelFile;
 use odex_shared::predictor::Predictor;
@@ -143,31 +143,16 @@ fn note_market<'a>(
     };
     slot.last_event = t0;
     slot.last_lag = ev.exchange_time.map_or(Nanos(0), |t| clock.wall().saturating_sub(t));
-    let obs = match ev.data {
-        MarketData::Book(b) => {
-            if b.top.is_sane() {
-                slot.top = Some(b.top);
-            }
-            Observation { price: b.top.mid(), bid_qty: b.top.bid_qty.to_f64(), ask_qty: b.top.ask_qty.to_f64() }
+    match ev.data {
+        MarketData::Book(b) if b.top.is_sane() => slot.top = Some(b.top),
+        // bars only (klines, a backtest): the close is both sides of a
+        // locked book, so orders are priced and marked at it
+        MarketData::Bar(b) if b.bar.close.is_positive() => {
+            slot.top = Some(BookTop { bid: b.bar.close, ask: b.bar.close, bid_qty: Qty::ZERO, ask_qty: Qty::ZERO });
         }
-        MarketData::Trade(t) => {
-            let q = t.qty.to_f64();
-            let (bid_qty, ask_qty) = match t.taker_side {
-                Side::Buy => (q, 0.0),
-                Side::Sell => (0.0, q),
-            };
-            Observation { price: t.price.to_f64(), bid_qty, ask_qty }
-        }
-        MarketData::Bar(b) => {
-            // bars only (klines, a backtest): the close is both sides of a
-            // locked book, so orders are priced and marked at it
-            if b.bar.close.is_positive() {
-                slot.top = Some(BookTop { bid: b.bar.close, ask: b.bar.close, bid_qty: Qty::ZERO, ask_qty: Qty::ZERO });
-            }
-            let buy = b.taker_buy_volume.to_f64();
-            Observation { price: b.bar.close.to_f64(), bid_qty: buy, ask_qty: (b.bar.volume.to_f64() - buy).max(0.0) }
-        }
-    };
+        _ => {}
+    }
+    let obs = ev.data.observation();
     Some((obs, slot))
 }
 
@@ -696,7 +681,7 @@ mod tests {
     use crate::event::BookUpdate;
 
     use crate::order::{ExecType, OrderStatus};
-    use odex_shared::market::Amount;
+    use odex_shared::market::{Amount, Side};
 
     pub(crate) fn config() -> Config {
         let text = include_str!("../../examples/paper.toml");
