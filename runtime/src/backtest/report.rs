@@ -119,6 +119,25 @@ pub struct Baselines {
     pub physics_only: Option<Replay>,
 }
 
+/// Buy and hold's equity at each sample: the opening quote invested at the
+/// first sample's mark, no costs.
+fn buy_and_hold(config: &BacktestConfig, r: &Replay) -> Vec<f64> {
+    let first_mark = r.equity.first().map_or(0.0, |p| p.mark.to_f64());
+    let capital = config.initial_quote().to_f64();
+    r.equity.iter().map(|p| capital * p.mark.to_f64() / first_mark).collect()
+}
+
+/// The strategy's drawdown at each sample: the fall from the running peak
+/// as a fraction of it.
+fn drawdowns(r: &Replay) -> impl Iterator<Item = f64> + '_ {
+    let mut peak = 0.0f64;
+    r.equity.iter().map(move |p| {
+        let e = p.equity.to_f64();
+        peak = peak.max(e);
+        if peak > 0.0 { 1.0 - e / peak } else { 0.0 }
+    })
+}
+
 /// The statistics of a replay's equity curve.
 pub fn curve_metrics(r: &Replay) -> Metrics {
     let times: Vec<f64> = r.equity.iter().map(|p| p.time.0 as f64 * 1e-9).collect();
@@ -132,9 +151,8 @@ pub fn summarise(config: &BacktestConfig, r: &Replay, baselines: &Baselines) -> 
     let times: Vec<f64> = r.equity.iter().map(|p| p.time.0 as f64 * 1e-9).collect();
     let equity: Vec<f64> = r.equity.iter().map(|p| p.equity.to_f64()).collect();
     let marks: Vec<f64> = r.equity.iter().map(|p| p.mark.to_f64()).collect();
-    let first_mark = marks.first().copied().unwrap_or(0.0);
     let first_equity = config.initial_quote().to_f64();
-    let hold: Vec<f64> = marks.iter().map(|m| first_equity * m / first_mark).collect();
+    let hold = buy_and_hold(config, r);
     let strategy = curve_metrics(r);
     let acct = r.venue.account(SYMBOL).copied().unwrap_or_default();
     let last_mark = r.equity.last().map_or(Price::ZERO, |p| p.mark);
@@ -218,11 +236,7 @@ pub fn summarise(config: &BacktestConfig, r: &Replay, baselines: &Baselines) -> 
 pub fn equity_csv(r: &Replay) -> String {
     let mut s = String::with_capacity(64 * (r.equity.len() + 1));
     s.push_str("time_ms,mark,base,quote,equity,drawdown,target_fraction\n");
-    let mut peak = 0.0f64;
-    for p in &r.equity {
-        let e = p.equity.to_f64();
-        peak = peak.max(e);
-        let dd = if peak > 0.0 { 1.0 - e / peak } else { 0.0 };
+    for (p, dd) in r.equity.iter().zip(drawdowns(r)) {
         let _ = writeln!(
             s,
             "{},{},{},{},{},{:.8},{:.8}",
@@ -268,10 +282,8 @@ fn equity_points(r: &Replay) -> Vec<(f64, f64)> {
 /// `equity.svg`: the strategy, buy and hold and the baselines.
 pub fn equity_svg(config: &BacktestConfig, r: &Replay, baselines: &Baselines) -> String {
     let strategy = equity_points(r);
-    let first_mark = r.equity.first().map_or(0.0, |p| p.mark.to_f64());
-    let capital = config.initial_quote().to_f64();
     let hold: Vec<(f64, f64)> =
-        r.equity.iter().map(|p| (p.time.0 as f64 * 1e-6, capital * p.mark.to_f64() / first_mark)).collect();
+        r.equity.iter().zip(buy_and_hold(config, r)).map(|(p, h)| (p.time.0 as f64 * 1e-6, h)).collect();
     let momentum = equity_points(&baselines.momentum);
     let physics = baselines.physics_only.as_ref().map(equity_points);
     let mut series = vec![
@@ -287,16 +299,8 @@ pub fn equity_svg(config: &BacktestConfig, r: &Replay, baselines: &Baselines) ->
 
 /// `drawdown.svg`: the strategy's fall from its running peak.
 pub fn drawdown_svg(r: &Replay) -> String {
-    let mut peak = 0.0f64;
-    let points: Vec<(f64, f64)> = r
-        .equity
-        .iter()
-        .map(|p| {
-            let e = p.equity.to_f64();
-            peak = peak.max(e);
-            (p.time.0 as f64 * 1e-6, if peak > 0.0 { e / peak - 1.0 } else { 0.0 })
-        })
-        .collect();
+    let points: Vec<(f64, f64)> =
+        r.equity.iter().zip(drawdowns(r)).map(|(p, dd)| (p.time.0 as f64 * 1e-6, -dd)).collect();
     plots::line_chart(
         "Drawdown",
         "from peak",
