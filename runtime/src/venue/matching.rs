@@ -713,33 +713,15 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
         let sym = usize::from(symbol.0);
         let Some(m) = self.markets.get_mut(sym) else { return };
         let first = !m.has_depth;
-        let prev_top = m.top;
         m.has_depth = true;
-        m.top = book.top();
-        m.bid_taken = Qty::ZERO;
-        m.ask_taken = Qty::ZERO;
-        if let Some(top) = book.top() {
-            self.observe_reference(sym, Price::from_raw(top.bid.raw() / 2 + top.ask.raw() / 2));
-        }
+        let prev_top = self.set_top(sym, book.top());
         let mut prev = self.take_depth(sym);
-        let mut i = 0;
-        while let Some(o) = self.ledger.orders.get(i).copied() {
-            if o.request.symbol == symbol && !o.status.is_final() {
-                match o.phase {
-                    Phase::InFlight => {}
-                    Phase::Arrived => self.evaluate_on_book(i, View::Depth(book), t, sink),
-                    Phase::Resting => {
-                        let before = match (first, prev_top.as_ref()) {
-                            (false, _) => Some(View::Depth(&prev)),
-                            (true, Some(top)) => Some(View::Top(top)),
-                            (true, None) => None,
-                        };
-                        self.resting_on_book(i, &o, before, View::Depth(book), t, sink);
-                    }
-                }
-            }
-            i += 1;
-        }
+        let before = match (first, prev_top.as_ref()) {
+            (false, _) => Some(View::Depth(&prev)),
+            (true, Some(top)) => Some(View::Top(top)),
+            (true, None) => None,
+        };
+        self.match_book(symbol, before, View::Depth(book), t, sink);
         prev.copy_from(book);
         self.put_depth(sym, prev);
         self.sweep();
@@ -1051,31 +1033,55 @@ impl<F: FeeModel, S: SlippageModel, L: LatencyModel> Venue<F, S, L> {
 
     fn on_book<K: ReportSink>(&mut self, b: &BookUpdate, t: Nanos, sink: &mut K) {
         let sym = usize::from(b.symbol.0);
-        let Some(m) = self.markets.get_mut(sym) else { return };
+        let Some(m) = self.markets.get(sym) else { return };
         if m.has_depth {
             // the L2 book rules this symbol's matching; the ticker only marks
-            if b.top.bid.is_positive() && b.top.ask.is_positive() {
-                self.observe_reference(sym, Price::from_raw(b.top.bid.raw() / 2 + b.top.ask.raw() / 2));
-            }
+            self.observe_mid(sym, &b.top);
             return;
         }
-        let prev = m.top;
-        let top = b.top;
-        m.top = Some(top);
+        let prev = self.set_top(sym, Some(b.top));
+        self.match_book(b.symbol, prev.as_ref().map(View::Top), View::Top(&b.top), t, sink);
+    }
+
+    /// A new book for `sym`: its top replaces the last one, the liquidity
+    /// our takers took is back, and its mid marks the reference price.
+    /// Returns the previous top.
+    fn set_top(&mut self, sym: usize, top: Option<BookTop>) -> Option<BookTop> {
+        let m = self.markets.get_mut(sym)?;
+        let prev = std::mem::replace(&mut m.top, top);
         m.bid_taken = Qty::ZERO;
         m.ask_taken = Qty::ZERO;
+        if let Some(top) = top {
+            self.observe_mid(sym, &top);
+        }
+        prev
+    }
+
+    /// Marks the reference price at a book's mid (when both sides show one).
+    fn observe_mid(&mut self, sym: usize, top: &BookTop) {
         if top.bid.is_positive() && top.ask.is_positive() {
             self.observe_reference(sym, Price::from_raw(top.bid.raw() / 2 + top.ask.raw() / 2));
         }
+    }
+
+    /// Every live order of `symbol` against a new book `now`: arrived ones
+    /// take their first look, resting ones see their queue move (from
+    /// `prev`, the book before) or fill.
+    fn match_book<K: ReportSink>(
+        &mut self,
+        symbol: SymbolId,
+        prev: Option<View<'_>>,
+        now: View<'_>,
+        t: Nanos,
+        sink: &mut K,
+    ) {
         let mut i = 0;
         while let Some(o) = self.ledger.orders.get(i).copied() {
-            if o.request.symbol == b.symbol && !o.status.is_final() {
+            if o.request.symbol == symbol && !o.status.is_final() {
                 match o.phase {
                     Phase::InFlight => {}
-                    Phase::Arrived => self.evaluate_on_book(i, View::Top(&top), t, sink),
-                    Phase::Resting => {
-                        self.resting_on_book(i, &o, prev.as_ref().map(View::Top), View::Top(&top), t, sink)
-                    }
+                    Phase::Arrived => self.evaluate_on_book(i, now, t, sink),
+                    Phase::Resting => self.resting_on_book(i, &o, prev, now, t, sink),
                 }
             }
             i += 1;
