@@ -216,8 +216,8 @@ struct BacktestArgs {
     #[arg(long, value_enum)]
     execution: Option<ExecutionArg>,
     /// Smallest change of position worth an order, in bps of equity
-    /// (overrides orders.min_rebalance_bps).
-    #[arg(long)]
+    /// (overrides orders.min_rebalance_bps), below 10000.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..10_000))]
     min_rebalance_bps: Option<u32>,
     /// Opening quote balance (overrides risk.capital).
     #[arg(long)]
@@ -285,9 +285,6 @@ fn backtest(args: BacktestArgs) -> Result<()> {
         };
     }
     if let Some(bps) = args.min_rebalance_bps {
-        if bps >= 10_000 {
-            bail!("--min-rebalance-bps {bps}: must be < 10000");
-        }
         cfg.engine.orders.min_rebalance_bps = bps;
     }
     if let Some(q) = &args.initial_quote {
