@@ -163,30 +163,28 @@ impl DepthBook {
         Ok(Applied::Updated)
     }
 
+    const fn side(&self, side: Side) -> &BookSide {
+        match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        }
+    }
+
     /// The resting levels of `side` (bids for `Buy`), best first.
     pub fn levels(&self, side: Side) -> &[Level] {
-        match side {
-            Side::Buy => &self.bids.levels,
-            Side::Sell => &self.asks.levels,
-        }
+        &self.side(side).levels
     }
 
     /// The quantity resting on `side` at `price`, if a level is there.
     pub fn qty_at(&self, side: Side, price: Price) -> Option<Qty> {
-        match side {
-            Side::Buy => self.bids.qty_at(side, price),
-            Side::Sell => self.asks.qty_at(side, price),
-        }
+        self.side(side).qty_at(side, price)
     }
 
     /// Whether `price` on `side` is within what the book shows: at or
     /// better than its worst kept level, or anywhere when the side is not
     /// full (then every level of it is kept).
     pub fn covers(&self, side: Side, price: Price) -> bool {
-        let s = match side {
-            Side::Buy => &self.bids,
-            Side::Sell => &self.asks,
-        };
+        let s = self.side(side);
         s.levels.len() < s.cap
             || s.levels.last().is_some_and(|worst| match side {
                 Side::Buy => price >= worst.price,
