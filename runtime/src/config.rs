@@ -1273,6 +1273,27 @@ fn load_model_file(path: &Path, cfg: &Config) -> Result<ModelFile, ModelLoadErro
 /// Every problem found, each with its key path (`model.file` for a model
 /// file that cannot be used).
 pub fn check_config(path: &Path) -> Result<Config, ConfigErrors> {
+    let cfg = load_config(path)?;
+    let mut errors = Vec::new();
+    if let Err(e) = cfg.load_model() {
+        errors.push(ConfigError { key: "model.file".into(), message: e.to_string() });
+    }
+    if cfg.mode == Mode::Live
+        && let Err(e) = cfg.check_keys_present(|v| std::env::var_os(v).is_some())
+    {
+        errors.extend(e.errors);
+    }
+    if errors.is_empty() { Ok(cfg) } else { Err(ConfigErrors { file: Some(path.to_path_buf()), errors }) }
+}
+
+/// Reads, parses and validates a config file (relative paths resolve
+/// against its folder) without touching the model file or the keys it
+/// names: the first part of [`check_config`], and what `odex backtest
+/// --config` takes its engine settings from.
+///
+/// # Errors
+/// Every problem found, each with its key path, the file named.
+pub fn load_config(path: &Path) -> Result<Config, ConfigErrors> {
     let with_file = |mut e: ConfigErrors| {
         e.file = Some(path.to_path_buf());
         e
@@ -1283,18 +1304,7 @@ pub fn check_config(path: &Path) -> Result<Config, ConfigErrors> {
             errors: vec![ConfigError { key: String::new(), message: format!("cannot read: {e}") }],
         })
     })?;
-    let raw = RawConfig::parse(&text).map_err(with_file)?;
-    let cfg = raw.validate(path.parent()).map_err(with_file)?;
-    let mut errors = Vec::new();
-    if let Err(e) = cfg.load_model() {
-        errors.push(ConfigError { key: "model.file".into(), message: e.to_string() });
-    }
-    if cfg.mode == Mode::Live
-        && let Err(e) = cfg.check_keys_present(|v| std::env::var_os(v).is_some())
-    {
-        errors.extend(e.errors);
-    }
-    if errors.is_empty() { Ok(cfg) } else { Err(with_file(ConfigErrors { file: None, errors })) }
+    RawConfig::parse(&text).and_then(|raw| raw.validate(path.parent())).map_err(with_file)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use odex_shared::sizing::SizingParams;
 
 use super::data::{DataError, OuSeries};
 use super::signal::OuParams;
-use crate::config::{Config, ConfigErrors, RawConfig};
+use crate::config::{Config, ConfigErrors, RawConfig, load_config};
 use crate::filters::{LotSize, NotionalFilter, PriceFilter, SymbolFilters};
 use crate::venue::latency::LatencySpec;
 use crate::venue::{FixedFees, Slippage, SymbolNames, VenueConfigError};
@@ -171,21 +171,14 @@ impl BacktestConfig {
     }
 
     /// Replaces the engine settings with an `odex run` config file's
-    /// (validated as `odex check-config` does; relative paths resolve
+    /// ([`load_config`]: parsed and validated as `odex check-config` does, the
+    /// model file and keys aside; relative paths resolve
     /// against its folder).
     ///
     /// # Errors
     /// [`BacktestError::Engine`] listing every problem with its key.
     pub fn with_engine_file(mut self, path: &Path) -> Result<Self, BacktestError> {
-        let text = std::fs::read_to_string(path).map_err(|e| BacktestError::Model {
-            path: path.to_path_buf(),
-            message: format!("cannot read the engine config: {e}"),
-        })?;
-        let errors = |mut e: ConfigErrors| {
-            e.file = Some(path.to_path_buf());
-            BacktestError::Engine(e)
-        };
-        self.engine = RawConfig::parse(&text).and_then(|raw| raw.validate(path.parent())).map_err(errors)?;
+        self.engine = load_config(path)?;
         Ok(self)
     }
 
