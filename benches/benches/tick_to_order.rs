@@ -41,6 +41,10 @@ fn main() {
             );
         }
         println!("  orders {}, allocations in the measured region after warm-up: {}", r.orders, r.allocations);
+        println!("  the engine's stage timings (every tick, warm-up included):");
+        for line in r.stages.lines() {
+            println!("    {}", line.trim());
+        }
         assert_eq!(r.allocations, 0, "the hot path allocated");
         assert!(r.orders > 1000, "too few orders to measure: {}", r.orders);
     }

@@ -110,6 +110,9 @@ pub struct PathRun {
     /// Allocations inside the measured region after warm-up (zero unless
     /// the caller's global allocator is `alloc_count::Counting`).
     pub allocations: u64,
+    /// The engine's own per-stage timings over the run (warm-up included),
+    /// one line per stage.
+    pub stages: String,
 }
 
 /// How the path's orders are authenticated, as `odex run` does it for each
@@ -238,5 +241,5 @@ pub fn run(ticks: u64, auth: PathAuth) -> PathRun {
         }
     }
     let _ = std::fs::remove_file(&journal_path);
-    PathRun { all, with_order, orders, allocations: allocs }
+    PathRun { all, with_order, orders, allocations: allocs, stages: engine.timings().summary() }
 }

