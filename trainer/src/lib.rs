@@ -18,8 +18,13 @@
 //! - [`run`]: one training run end to end, and [`sweep`]: many of them,
 //!   all or one [`shard`] of them (`--shard K/N`, for array jobs);
 //! - [`fetch`]: klines from a Binance REST endpoint into CSV;
-//! - [`config`]: the documented TOML configuration.
-#![forbid(unsafe_code)]
+//! - [`config`]: the documented TOML configuration;
+//! - [`pade`]: the Pade tanh activation as one pass with its own slope.
+//!
+//! `unsafe` is denied everywhere but in [`pade`], which reads and writes
+//! LibTorch's CPU buffers directly (one function, its conditions checked
+//! and written down).
+#![deny(unsafe_code)]
 
 pub mod config;
 pub mod data;
@@ -29,6 +34,7 @@ pub mod fetch;
 pub mod fit;
 pub mod loss;
 pub mod model;
+pub mod pade;
 pub mod report;
 pub mod run;
 pub mod shard;

@@ -241,13 +241,8 @@ impl HybridNet {
     fn activate(&self, x: &Tensor) -> Tensor {
         match self.arch.activation {
             Activation::Tanh => x.tanh(),
-            Activation::PadeTanh => {
-                // y (27 + y^2) / (27 + 9 y^2), y = clamp(x, -3, 3): the same
-                // IEEE operations in the same order as odex_shared.
-                let y = x.clamp(-3.0, 3.0);
-                let y2 = &y * &y;
-                (&y * (&y2 + 27.0)) / (&y2 * 9.0 + 27.0)
-            }
+            // odex_shared's values bit for bit, one pass with its slope
+            Activation::PadeTanh => crate::pade::pade_tanh(x),
         }
     }
 
