@@ -7,16 +7,15 @@
 //! each a pass over a `[windows, hidden]` tensor: half of a CPU epoch. Here
 //! one loop computes the value and the slope
 //! `d/dx = (9 - y^2)^2 / (9 (3 + y^2)^2)` (zero outside `[-3, 3]`, and at
-//! `+-3`, where the clamp joins), and autograd sees
-//! `value + (detach(x) - x) * (-slope)` (one `addcmul`): for finite `x` the
-//! added term is `-0`, so the value is `odex_shared`'s bit for bit (signed
-//! zeros included), and its gradient is `slope` times the incoming
-//! gradient. First derivatives only (the trainer never differentiates
-//! twice).
+//! `+-3`, where the clamp joins). Autograd records `x * slope`, whose
+//! backward is the incoming gradient times `slope` (one kernel), and the
+//! recorded tensor's data is then replaced by the values (`set_data`, as
+//! `t.data = ...` in Python): what the next layer sees is `odex_shared`'s
+//! bits, signed zeros and all. First derivatives only (the trainer never
+//! differentiates twice).
 //!
-//! CPU tensors of f64 with finite values only; anything else (CUDA, an
-//! overflowed activation) takes [`pade_tanh_ops`], the
-//! operation-by-operation form, also the reference in the tests.
+//! CPU tensors of f64 only; anything else (CUDA) takes [`pade_tanh_ops`],
+//! the operation-by-operation form, also the reference in the tests.
 
 use tch::{Device, Kind, Tensor};
 
@@ -38,61 +37,53 @@ pub fn pade_tanh(x: &Tensor) -> Tensor {
     if !x.requires_grad() {
         return if fill(&x, &y, None) { y } else { pade_tanh_ops(&x) };
     }
-    let neg_slope = x.empty_like();
-    if !fill(&x, &y, Some(&neg_slope)) {
+    let slope = x.empty_like();
+    if !fill(&x, &y, Some(&slope)) {
         return pade_tanh_ops(&x);
     }
-    // +0 for finite x, with gradient -1
-    let zero = x.detach() - &x;
-    y.addcmul(&zero, &neg_slope)
+    let mut out = &x * &slope;
+    match out.f_set_data(&y) {
+        Ok(()) => out,
+        Err(_) => pade_tanh_ops(&x),
+    }
 }
 
-/// One value and minus its slope (see the module text).
+/// One value and its slope (see the module text).
 #[inline(always)]
-fn value_and_neg_slope(x: f64) -> (f64, f64) {
+fn value_and_slope(x: f64) -> (f64, f64) {
     let y = x.clamp(-3.0, 3.0);
     let y2 = y * y;
     let a = 9.0 - y2;
     let b = 3.0 + y2;
-    (odex_shared::model::pade_tanh(x), -((a * a) / (9.0 * (b * b))))
+    (odex_shared::model::pade_tanh(x), (a * a) / (9.0 * (b * b)))
 }
 
-/// The values (and minus the slopes) of `xs`; `false` if an `x` is not
-/// finite (the values written are then not to be used).
+/// The values (and the slopes) of `xs`.
 #[inline(always)]
-fn run(xs: &[f64], ys: &mut [f64], neg_slopes: Option<&mut [f64]>) -> bool {
-    // no early exit: the loop stays branch-free and vectorises
-    let mut finite = true;
-    match neg_slopes {
-        None => {
-            for (y, &x) in ys.iter_mut().zip(xs) {
-                finite &= x.is_finite();
-                *y = odex_shared::model::pade_tanh(x);
-            }
-        }
+fn run(xs: &[f64], ys: &mut [f64], slopes: Option<&mut [f64]>) {
+    match slopes {
+        None => ys.iter_mut().zip(xs).for_each(|(y, &x)| *y = odex_shared::model::pade_tanh(x)),
         Some(ds) => {
             for ((y, d), &x) in ys.iter_mut().zip(ds.iter_mut()).zip(xs) {
-                finite &= x.is_finite();
-                (*y, *d) = value_and_neg_slope(x);
+                (*y, *d) = value_and_slope(x);
             }
         }
     }
-    finite
 }
 
 /// The loop compiled for AVX2 (four lanes): the same IEEE operations as the
 /// baseline build (Rust never contracts `a * b + c` into one rounding).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn run_avx2(xs: &[f64], ys: &mut [f64], neg_slopes: Option<&mut [f64]>) -> bool {
-    run(xs, ys, neg_slopes)
+fn run_avx2(xs: &[f64], ys: &mut [f64], slopes: Option<&mut [f64]>) {
+    run(xs, ys, slopes);
 }
 
-/// Writes the values of `x` into `y` and, when given, minus the slopes into
-/// `neg_slope`. `false` unless all three are contiguous CPU f64 tensors of
-/// one size and every `x` is finite.
+/// Writes the values of `x` into `y` and, when given, the slopes into
+/// `slope`. `false` (nothing written) unless all three are contiguous CPU
+/// f64 tensors of one size.
 #[allow(unsafe_code)]
-fn fill(x: &Tensor, y: &Tensor, neg_slope: Option<&Tensor>) -> bool {
+fn fill(x: &Tensor, y: &Tensor, slope: Option<&Tensor>) -> bool {
     let n = x.numel();
     let fits = |t: &Tensor| {
         t.device() == Device::Cpu
@@ -101,23 +92,25 @@ fn fill(x: &Tensor, y: &Tensor, neg_slope: Option<&Tensor>) -> bool {
             && t.numel() == n
             && !t.data_ptr().is_null()
     };
-    if !fits(x) || !fits(y) || neg_slope.is_some_and(|s| !fits(s)) {
+    if !fits(x) || !fits(y) || slope.is_some_and(|s| !fits(s)) {
         return false;
     }
     // SAFETY: each tensor was just checked to be a contiguous, non-empty
     // (non-null) CPU buffer of `n` f64 values, which LibTorch allocates
-    // aligned for f64; `y` and `neg_slope` were created by `empty_like` here, so
+    // aligned for f64; `y` and `slope` were created by `empty_like` here, so
     // they alias neither `x` nor each other, and nothing else reads or
     // writes them while these slices live (this function's body).
     let xs = unsafe { std::slice::from_raw_parts(x.data_ptr().cast::<f64>().cast_const(), n) };
     let ys = unsafe { std::slice::from_raw_parts_mut(y.data_ptr().cast::<f64>(), n) };
-    let ds = neg_slope.map(|s| unsafe { std::slice::from_raw_parts_mut(s.data_ptr().cast::<f64>(), n) });
+    let ds = slope.map(|s| unsafe { std::slice::from_raw_parts_mut(s.data_ptr().cast::<f64>(), n) });
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above).
-        return unsafe { run_avx2(xs, ys, ds) };
+        unsafe { run_avx2(xs, ys, ds) };
+        return true;
     }
-    run(xs, ys, ds)
+    run(xs, ys, ds);
+    true
 }
 
 #[cfg(test)]
@@ -174,8 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn infinite_input_takes_the_operations() {
-        // the fused form would give NaN at an infinity (inf - inf)
+    fn infinite_input_gives_the_clamped_values_and_no_gradient() {
         let x = Tensor::from_slice(&[f64::INFINITY, -1.0, f64::NEG_INFINITY, 0.5]).set_requires_grad(true);
         let y = pade_tanh(&x);
         assert_eq!(Vec::<f64>::try_from(&y).unwrap(), Vec::<f64>::try_from(&pade_tanh_ops(&x)).unwrap());
