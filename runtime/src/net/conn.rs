@@ -267,9 +267,10 @@ impl Connection {
         Ok(())
     }
 
-    /// Socket readiness for `slot`.
-    pub fn on_ready<S: FrameSink>(&mut self, slot: usize, ctx: &mut Ctx<'_>, sink: &mut S) {
-        let result = self.pump(slot, ctx, sink);
+    /// Socket readiness for `slot`; `read_closed`: the event also reported
+    /// the peer's end of the stream (or an error).
+    pub fn on_ready<S: FrameSink>(&mut self, slot: usize, read_closed: bool, ctx: &mut Ctx<'_>, sink: &mut S) {
+        let result = self.pump(slot, Drain::from_event(read_closed), ctx, sink);
         self.after_pump(slot, result, ctx, sink);
         self.drain_kicks(ctx, sink);
     }
@@ -278,7 +279,7 @@ impl Connection {
     /// for no new readiness edge.
     fn drain_kicks<S: FrameSink>(&mut self, ctx: &mut Ctx<'_>, sink: &mut S) {
         while let Some(next) = self.kick.take() {
-            let result = self.pump(next, ctx, sink);
+            let result = self.pump(next, Drain::UntilWouldBlock, ctx, sink);
             self.after_pump(next, result, ctx, sink);
         }
     }
@@ -456,8 +457,15 @@ impl Connection {
         self.addrs.get(self.next_addr % len).copied().ok_or(CloseReason::Resolve)
     }
 
-    /// Reads, parses and delivers until the socket would block.
-    fn pump<S: FrameSink>(&mut self, slot: usize, ctx: &mut Ctx<'_>, sink: &mut S) -> Result<Pumped, CloseReason> {
+    /// Reads, parses and delivers until the socket would block, or (see
+    /// [`Drain`]) until a read shows it empty.
+    fn pump<S: FrameSink>(
+        &mut self,
+        slot: usize,
+        drain: Drain,
+        ctx: &mut Ctx<'_>,
+        sink: &mut S,
+    ) -> Result<Pumped, CloseReason> {
         let hold = self.pending == Some(slot) && self.active.is_some();
         let Self { slots, stats, rng, id, endpoint, subscriptions, .. } = self;
         let Some(Slot { codec, link: Some(link) }) = slots.get_mut(slot) else { return Ok(Pumped::default()) };
@@ -518,6 +526,7 @@ impl Connection {
             out.opened = true;
             return Ok(out);
         }
+        let mut emptied = false;
         loop {
             loop {
                 match codec.next_event(hold, rng.next_u32()) {
@@ -542,13 +551,14 @@ impl Connection {
                 }
             }
             flush_tx(codec, &mut link.transport)?;
-            if out.held {
+            if out.held || emptied {
                 return Ok(out);
             }
             match read_into(codec, &mut link.transport) {
-                Ok(Some(n)) => {
+                Ok(Some((n, read_emptied))) => {
                     link.last_rx = ctx.now;
                     stats.bytes_in = stats.bytes_in.saturating_add(n as u64);
+                    emptied = drain == Drain::UntilEmpty && read_emptied;
                 }
                 Ok(None) => return Ok(out),
                 Err(reason) => return Err(link.closing.unwrap_or(reason)),
@@ -791,19 +801,44 @@ fn flush_tx(codec: &mut WsCodec, transport: &mut Transport) -> Result<(), CloseR
 }
 
 /// One socket read into the codec: `Some(n)`, or `None` on `WouldBlock`.
-fn read_into(codec: &mut WsCodec, transport: &mut Transport) -> Result<Option<usize>, CloseReason> {
+/// Reads what the socket has into the codec: `Some((bytes, emptied))`,
+/// `emptied` when the read showed the socket's queue empty
+/// ([`Transport::read_emptied`]); `None` on `WouldBlock`.
+fn read_into(codec: &mut WsCodec, transport: &mut Transport) -> Result<Option<(usize, bool)>, CloseReason> {
     let space = codec.rx_space();
     if space.is_empty() {
         return Err(CloseReason::Protocol(ProtocolError::MessageTooBig));
     }
+    let offered = space.len();
     match transport.read(space) {
         Ok(0) => Err(CloseReason::Eof),
         Ok(n) => {
             codec.rx_filled(n);
-            Ok(Some(n))
+            Ok(Some((n, transport.read_emptied(n, offered))))
         }
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
         Err(e) => Err(io_reason(&e)),
+    }
+}
+
+/// How far [`Connection::pump`] reads a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    /// Until `WouldBlock`: what edge-triggered readiness asks in general.
+    UntilWouldBlock,
+    /// Until a plain TCP read returns less than it was offered: the
+    /// receive queue was then empty (the kernel copies while it holds
+    /// data), and anything arriving later raises a new readiness edge, so
+    /// the read that would only say `WouldBlock` (a syscall between a tick
+    /// and its order) is skipped, as nginx does. Only for an event that did
+    /// not also report the peer's end of the stream: a FIN queued with the
+    /// data raises no later edge, so that case reads on to see it.
+    UntilEmpty,
+}
+
+impl Drain {
+    const fn from_event(read_closed: bool) -> Self {
+        if read_closed { Self::UntilWouldBlock } else { Self::UntilEmpty }
     }
 }
 

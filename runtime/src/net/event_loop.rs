@@ -197,7 +197,7 @@ impl EventLoop {
                 continue;
             }
             if let Some(c) = conns.get_mut(token / 2) {
-                c.on_ready(token % 2, &mut ctx, sink);
+                c.on_ready(token % 2, event.is_read_closed() || event.is_error(), &mut ctx, sink);
             }
         }
         ctx.now = clock.monotonic();

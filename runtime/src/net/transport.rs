@@ -61,6 +61,14 @@ impl Transport {
         }
     }
 
+    /// Whether a [`read`](Self::read) that returned `n` of `offered` bytes
+    /// left the socket's receive queue empty: a short plain TCP read. A TLS
+    /// read says nothing about the socket (rustls reads it in records of
+    /// its own size), so it is never taken as emptied.
+    pub const fn read_emptied(&self, n: usize, offered: usize) -> bool {
+        matches!(self, Self::Plain(_)) && n < offered
+    }
+
     /// Reads plaintext into `buf`: `Ok(0)` is end of stream, `WouldBlock`
     /// means wait for readiness.
     ///
