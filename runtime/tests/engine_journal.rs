@@ -161,11 +161,11 @@ fn trade(events: u64, name: &str) -> (PathBuf, Vec<(u64, Snapshot)>, E) {
         }
         if n % 97 == 96 {
             e.flush_journal(&mut w).unwrap();
-            points.push((std::fs::metadata(&path).unwrap().len(), snapshot(&e)));
+            points.push((w.written(), snapshot(&e)));
         }
     }
     e.flush_journal(&mut w).unwrap();
-    points.push((std::fs::metadata(&path).unwrap().len(), snapshot(&e)));
+    points.push((w.written(), snapshot(&e)));
     (path, points, e)
 }
 

@@ -17,13 +17,14 @@
 //! covers that window.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use odex_shared::checksum::crc32;
 use odex_shared::market::{Amount, Nanos, Price, Qty, Side};
 
 use crate::config::FsyncPolicy;
+use crate::engine::journal_map::Mapped;
 use crate::engine::order_manager::RequestKind;
 use crate::order::{
     ClientOrderId, ExecType, ExecutionReport, OrderRequest, OrderStatus, OrderType, SymbolId, TimeInForce,
@@ -412,48 +413,95 @@ pub enum JournalError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Another process holds the journal (another `odex run` on the same
+    /// `journal.path`).
+    #[error("journal {path} is locked by another process (is another odex running with this journal.path?)")]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
-/// The file side of the journal, used off the hot path.
+/// Room kept free past the last record; the file grows by whole chunks.
+const CHUNK: u64 = 8 << 20;
+/// [`JournalWriter::flush`] grows the file when less than this is free, so
+/// that a write ahead of an order never has to.
+const HEADROOM: usize = 1 << 20;
+/// [`JournalWriter::flush`] touches this far past the last record, so that
+/// the page faults of fresh pages are taken after a send, not before one.
+const PREFAULT: usize = 64 << 10;
+const PAGE: usize = 4096;
+
+/// The file side of the journal: the file mapped into memory (see
+/// `journal_map`), records copied in at the end of the valid data. The
+/// file is longer than its records (zeros follow, which [`scan`] reads as
+/// the end) until the writer is dropped, which cuts it to its records.
 #[derive(Debug)]
 pub struct JournalWriter {
-    file: File,
+    map: Option<Mapped>,
     path: PathBuf,
     policy: FsyncPolicy,
     last_sync: Nanos,
     unsynced: bool,
     written: u64,
+    /// Where the next record goes.
+    cursor: usize,
+    /// Everything below this offset has been written or touched.
+    touched: usize,
 }
 
 impl JournalWriter {
-    /// Opens (creating) the journal for appending.
+    /// Opens (creating) the journal under an exclusive lock and maps it;
+    /// new records go after its last valid one (a torn or corrupt tail is
+    /// overwritten: run [`recover`] first to read and report it).
     ///
     /// # Errors
-    /// [`JournalError::Io`].
+    /// [`JournalError::Io`], [`JournalError::Locked`] when another process
+    /// holds the journal.
     pub fn open(path: &Path, policy: FsyncPolicy) -> Result<Self, JournalError> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|source| JournalError::Io { path: path.to_path_buf(), source })?;
-        Ok(Self { file, path: path.to_path_buf(), policy, last_sync: Nanos(0), unsynced: false, written: 0 })
+        let io = |source| JournalError::Io { path: path.to_path_buf(), source };
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
+        lock(&file, path)?;
+        let len = usize::try_from(file.metadata().map_err(io)?.len()).unwrap_or(usize::MAX);
+        let want = (len as u64 + HEADROOM as u64).div_ceil(CHUNK) * CHUNK;
+        let mut map = Mapped::new(file, want).map_err(io)?;
+        let bytes = map.bytes();
+        let (_, cursor, _) = scan(bytes.get(..len).unwrap_or(&[]));
+        // a torn or corrupt tail is overwritten: zero it, so that no stale
+        // bytes ever follow new records
+        if let Some(tail) = bytes.get_mut(cursor..len) {
+            tail.fill(0);
+        }
+        Ok(Self {
+            map: Some(map),
+            path: path.to_path_buf(),
+            policy,
+            last_sync: Nanos(0),
+            unsynced: false,
+            written: 0,
+            cursor,
+            touched: cursor,
+        })
     }
 
-    /// Writes what the ring holds, empties it, and fsyncs per policy.
-    /// Returns the bytes written.
+    /// Copies what the ring holds into the file, empties it, fsyncs per
+    /// policy, and prepares room for the next records (growing the file and
+    /// touching fresh pages now, after the send). Returns the bytes written.
     ///
     /// # Errors
     /// [`JournalError::Io`]; the ring keeps its bytes when the write fails.
     pub fn flush(&mut self, ring: &mut JournalRing, now: Nanos) -> Result<usize, JournalError> {
         let n = self.write(ring)?;
         self.sync_due(now)?;
+        self.prepare()?;
         Ok(n)
     }
 
-    /// Write-ahead before requests go on the wire: writes what the ring
-    /// holds (the page cache keeps it if the process is killed) and, with
-    /// `every-record`, fsyncs too; `interval` syncs are left to
-    /// [`Self::flush`] after the send, so they never delay an order.
+    /// Write-ahead before requests go on the wire: copies what the ring
+    /// holds into the mapped file (the page cache keeps it if the process
+    /// is killed; no system call) and, with `every-record`, fsyncs too;
+    /// `interval` syncs are left to [`Self::flush`] after the send, so they
+    /// never delay an order.
     ///
     /// # Errors
     /// [`JournalError::Io`]; the ring keeps its bytes when the write fails.
@@ -465,17 +513,71 @@ impl JournalWriter {
         Ok(n)
     }
 
+    fn io(&self, source: std::io::Error) -> JournalError {
+        JournalError::Io { path: self.path.clone(), source }
+    }
+
+    /// The mapping, or the error of a writer whose mapping was lost.
+    fn mapped(&mut self) -> Result<&mut Mapped, JournalError> {
+        let path = &self.path;
+        self.map.as_mut().ok_or_else(|| JournalError::Io {
+            path: path.clone(),
+            source: std::io::Error::other("the journal is no longer mapped"),
+        })
+    }
+
     fn write(&mut self, ring: &mut JournalRing) -> Result<usize, JournalError> {
-        let n = ring.pending().len();
-        if n > 0 {
-            self.file
-                .write_all(ring.pending())
-                .map_err(|source| JournalError::Io { path: self.path.clone(), source })?;
-            ring.clear();
-            self.written += n as u64;
-            self.unsynced = true;
+        let pending = ring.pending();
+        let n = pending.len();
+        if n == 0 {
+            return Ok(0);
         }
+        let end = self.cursor + n;
+        if end > self.mapped()?.len() {
+            // more than the headroom at once: grow here (flush keeps this rare)
+            self.grow(end)?;
+        }
+        let cursor = self.cursor;
+        let dst = self.mapped()?.bytes().get_mut(cursor..end);
+        let Some(dst) = dst else { return Err(self.io(std::io::Error::other("journal mapping too short"))) };
+        dst.copy_from_slice(pending);
+        ring.clear();
+        self.cursor = end;
+        self.touched = self.touched.max(end);
+        self.written += n as u64;
+        self.unsynced = true;
         Ok(n)
+    }
+
+    fn grow(&mut self, at_least: usize) -> Result<(), JournalError> {
+        let len = (at_least as u64 + HEADROOM as u64).div_ceil(CHUNK) * CHUNK;
+        let r = self.mapped()?.grow(len);
+        r.map_err(|e| self.io(e))
+    }
+
+    /// Keeps [`HEADROOM`] free and the next [`PREFAULT`] bytes' pages
+    /// touched (they are zeros past the last record: writing a zero
+    /// changes nothing but takes the page fault now). An fsync leaves the
+    /// pages it wrote write-protected, so after one the pages ahead,
+    /// the current one included, are touched again.
+    fn prepare(&mut self) -> Result<(), JournalError> {
+        if self.mapped()?.len() - self.cursor < HEADROOM {
+            self.grow(self.cursor)?;
+        }
+        let (cursor, touched) = (self.cursor, self.touched);
+        let map = self.mapped()?;
+        let until = (cursor + PREFAULT).min(map.len());
+        let bytes = map.bytes();
+        // the first untouched byte, then the start of each following page
+        let mut at = touched.max(cursor);
+        while at < until {
+            if let Some(b) = bytes.get_mut(at) {
+                *b = 0;
+            }
+            at = (at / PAGE + 1) * PAGE;
+        }
+        self.touched = self.touched.max(until);
+        Ok(())
     }
 
     fn sync_due(&mut self, now: Nanos) -> Result<(), JournalError> {
@@ -485,9 +587,12 @@ impl JournalWriter {
             FsyncPolicy::Never => false,
         };
         if due {
-            self.file.sync_data().map_err(|source| JournalError::Io { path: self.path.clone(), source })?;
+            // fdatasync writes back the mapping's dirty pages with the rest
+            let r = self.mapped()?.file().sync_data();
+            r.map_err(|e| self.io(e))?;
             self.last_sync = now;
             self.unsynced = false;
+            self.touched = self.cursor;
         }
         Ok(())
     }
@@ -495,6 +600,26 @@ impl JournalWriter {
     /// Bytes written since open.
     pub const fn written(&self) -> u64 {
         self.written
+    }
+}
+
+impl Drop for JournalWriter {
+    /// Cuts the file to its records (a killed process leaves the zeros,
+    /// which [`scan`] reads as the end).
+    fn drop(&mut self) {
+        if let Some(map) = self.map.take() {
+            let _ = map.finish(self.cursor as u64);
+        }
+    }
+}
+
+/// Takes the journal's exclusive advisory lock (released when the file is
+/// closed).
+fn lock(file: &File, path: &Path) -> Result<(), JournalError> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Locked { path: path.to_path_buf() }),
+        Err(std::fs::TryLockError::Error(source)) => Err(JournalError::Io { path: path.to_path_buf(), source }),
     }
 }
 
@@ -529,7 +654,8 @@ pub enum StopReason {
 pub struct Recovery {
     /// The valid records, in order.
     pub records: Vec<JournalRecord>,
-    /// Length of the valid prefix (the file was truncated to it).
+    /// Length of the valid prefix (the file was truncated to it when
+    /// reading stopped early).
     pub valid_len: u64,
     /// Length of the file before truncation.
     pub file_len: u64,
@@ -544,6 +670,11 @@ pub fn scan(bytes: &[u8]) -> (Vec<JournalRecord>, usize, Option<StopReason>) {
     let stop = loop {
         let Some(rest) = bytes.get(at..) else { break None };
         if rest.is_empty() {
+            break None;
+        }
+        if rest.iter().all(|&b| b == 0) {
+            // the zeros a mapped journal keeps past its last record (a
+            // record's first byte, its length's low byte, is never zero)
             break None;
         }
         let Some(head) = rest.get(..HEADER_LEN) else { break Some(StopReason::TornHeader) };
@@ -573,27 +704,29 @@ pub fn scan(bytes: &[u8]) -> (Vec<JournalRecord>, usize, Option<StopReason>) {
 
 /// Reads a journal, stops at the first torn or corrupt record, truncates
 /// the file there, and returns the valid records. A missing file is an
-/// empty journal.
+/// empty journal; zeros after the last record (a mapped journal whose
+/// writer was killed) are its clean end and stay.
 ///
 /// # Errors
-/// [`JournalError::Io`] when the file cannot be read or truncated.
+/// [`JournalError::Io`] when the file cannot be read or truncated,
+/// [`JournalError::Locked`] while a writer (another `odex run`) holds it.
 pub fn recover(path: &Path) -> Result<Recovery, JournalError> {
     let io = |source| JournalError::Io { path: path.to_path_buf(), source };
     let mut bytes = Vec::new();
-    match File::open(path) {
-        Ok(mut f) => {
-            f.read_to_end(&mut bytes).map_err(io)?;
-        }
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(Recovery { records: Vec::new(), valid_len: 0, file_len: 0, stop: None });
         }
         Err(e) => return Err(io(e)),
-    }
+    };
+    // a journal held by a running writer is mapped: never cut it
+    lock(&file, path)?;
+    file.read_to_end(&mut bytes).map_err(io)?;
     let (records, valid, stop) = scan(&bytes);
-    if valid < bytes.len() {
-        let f = OpenOptions::new().write(true).open(path).map_err(io)?;
-        f.set_len(valid as u64).map_err(io)?;
-        f.sync_all().map_err(io)?;
+    if stop.is_some() {
+        file.set_len(valid as u64).map_err(io)?;
+        file.sync_all().map_err(io)?;
     }
     Ok(Recovery { records, valid_len: valid as u64, file_len: bytes.len() as u64, stop })
 }
@@ -601,6 +734,7 @@ pub fn recover(path: &Path) -> Result<Recovery, JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
 
     pub(crate) fn sample_records() -> Vec<JournalRecord> {
         let id = ClientOrderId::new(b"odx-r-1").unwrap();
@@ -729,11 +863,101 @@ mod tests {
         let mut w = JournalWriter::open(&path, FsyncPolicy::Never).unwrap();
         ring.push(&recs[0]).unwrap();
         w.flush(&mut ring, Nanos(2)).unwrap();
-        let again = recover(&path).unwrap();
-        assert_eq!(again.records.len(), recs.len() + 1);
-        assert_eq!(again.stop, None);
-        assert!(recover(&dir.join("missing.bin")).unwrap().records.is_empty());
+        // a second writer or a recovery while it runs is refused
+        assert!(matches!(JournalWriter::open(&path, FsyncPolicy::Never), Err(JournalError::Locked { .. })));
+        assert!(matches!(recover(&path), Err(JournalError::Locked { .. })));
+        // killed: the zeros after the records are its clean end
+        std::mem::forget(w);
+        let killed = recover(&path);
+        assert!(matches!(killed, Err(JournalError::Locked { .. })), "the forgotten writer still holds the lock");
+        let again = scan(&std::fs::read(&path).unwrap());
+        assert!(std::fs::metadata(&path).unwrap().len() > again.1 as u64, "zeros follow the records");
+        assert_eq!(again.0.len(), recs.len() + 1);
+        assert_eq!(again.2, None);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_dropped_writer_leaves_only_its_records_and_reopening_appends() {
+        let dir = std::env::temp_dir().join(format!("odex-journal-reopen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j.bin");
+        let _ = std::fs::remove_file(&path);
+        let recs = sample_records();
+        let mut ring = JournalRing::new(16);
+        for round in 0..3 {
+            let mut w = JournalWriter::open(&path, FsyncPolicy::Interval(Nanos(1))).unwrap();
+            for r in &recs {
+                ring.push(r).unwrap();
+                w.write_ahead(&mut ring, Nanos(round)).unwrap();
+            }
+            w.flush(&mut ring, Nanos(round + 10)).unwrap();
+            drop(w);
+            let bytes = std::fs::read(&path).unwrap();
+            let (found, valid, stop) = scan(&bytes);
+            assert_eq!((valid, stop), (bytes.len(), None), "no zeros left after a clean close");
+            assert_eq!(found.len(), recs.len() * (round as usize + 1));
+        }
+        // a garbage tail after the records is overwritten, never kept
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(&[7; 40]).unwrap();
+        let mut w = JournalWriter::open(&path, FsyncPolicy::Never).unwrap();
+        ring.push(&recs[0]).unwrap();
+        w.flush(&mut ring, Nanos(1)).unwrap();
+        drop(w);
+        let rec = recover(&path).unwrap();
+        assert_eq!((rec.records.len(), rec.stop), (recs.len() * 3 + 1, None));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn records_past_the_first_chunk_grow_the_file() {
+        let dir = std::env::temp_dir().join(format!("odex-journal-grow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j.bin");
+        let _ = std::fs::remove_file(&path);
+        let recs = sample_records();
+        let mut ring = JournalRing::new(4096);
+        let mut w = JournalWriter::open(&path, FsyncPolicy::Never).unwrap();
+        let mut n = 0usize;
+        // about 20 MB: more than two chunks, written both ways
+        while w.written() < 20 << 20 {
+            for r in &recs {
+                ring.push(r).unwrap();
+                n += 1;
+            }
+            if n.is_multiple_of(2) { w.write_ahead(&mut ring, Nanos(0)) } else { w.flush(&mut ring, Nanos(0)) }.unwrap();
+        }
+        drop(w);
+        let rec = recover(&path).unwrap();
+        assert_eq!((rec.records.len(), rec.stop), (n, None));
+        assert_eq!(rec.records.last(), recs.last());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn zero_tail_is_the_clean_end_of_a_scan() {
+        let mut ring = JournalRing::new(4);
+        let recs = sample_records();
+        ring.push(&recs[0]).unwrap();
+        let mut bytes = ring.pending().to_vec();
+        let records_len = bytes.len();
+        for extra in [0usize, 1, 7, 8, 5000] {
+            bytes.truncate(records_len);
+            bytes.resize(records_len + extra, 0);
+            assert_eq!(scan(&bytes), (vec![recs[0]], records_len, None), "{extra} zeros");
+        }
+        // a zero length with something after it is still garbage
+        bytes.truncate(records_len);
+        bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 9]);
+        assert_eq!(scan(&bytes).2, Some(StopReason::BadLength { len: 0 }));
+    }
+
+    #[test]
+    fn a_missing_journal_is_empty() {
+        let path = std::env::temp_dir().join(format!("odex-journal-missing-{}.bin", std::process::id()));
+        let rec = recover(&path).unwrap();
+        assert!(rec.records.is_empty() && rec.stop.is_none());
+        assert!(!path.exists(), "recovery creates nothing");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! [`timings`] keeps a preallocated histogram per stage.
 
 pub mod journal;
+mod journal_map;
 pub mod order_manager;
 pub mod pipeline;
 pub mod portfolio;

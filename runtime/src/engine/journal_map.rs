@@ -1,0 +1,78 @@
+//! The journal file mapped into memory, so that writing a record ahead of
+//! its order is a copy into the page cache instead of a `write(2)` on the
+//! path from tick to order. The pages are the file's page cache (a shared
+//! mapping), so a record copied in survives the process being killed
+//! exactly as a `write` would; `fsync` writes them to disk as before.
+//!
+//! The one `unsafe` here is the mapping itself: memory mapped from a file
+//! is only sound while nothing else changes the file's size or contents.
+//! Within odex, only this type resizes the file (dropping the mapping
+//! first); against other processes the file is held under an exclusive
+//! advisory lock for the writer's lifetime, and [`super::journal::recover`]
+//! takes the same lock, so a second `odex run` on the same journal stops
+//! with an error instead of truncating a mapped file. (A process that
+//! ignores advisory locks and truncates the journal could still make a
+//! write fault; that is outside what a journal can defend against.)
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+
+use memmap2::{MmapMut, MmapOptions};
+
+/// A file and its read-write shared mapping over the whole file.
+#[derive(Debug)]
+pub(crate) struct Mapped {
+    file: File,
+    map: MmapMut,
+}
+
+impl Mapped {
+    /// Grows `file` to at least `len` bytes (zeros) and maps all of it.
+    /// The caller holds the file's exclusive lock.
+    pub(crate) fn new(file: File, len: u64) -> io::Result<Self> {
+        if file.metadata()?.len() < len {
+            file.set_len(len)?;
+        }
+        let map = map(&file)?;
+        Ok(Self { file, map })
+    }
+
+    /// The mapped bytes (the whole file).
+    pub(crate) fn bytes(&mut self) -> &mut [u8] {
+        &mut self.map
+    }
+
+    /// The mapped length.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The file (for `fsync`).
+    pub(crate) const fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Grows the file to `len` bytes and maps it again.
+    pub(crate) fn grow(&mut self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)?;
+        self.map = map(&self.file)?;
+        Ok(())
+    }
+
+    /// Unmaps, then cuts the file to `len` bytes (the zeros past the last
+    /// record go).
+    pub(crate) fn finish(self, len: u64) -> io::Result<()> {
+        let Self { file, map } = self;
+        drop(map);
+        file.set_len(len)
+    }
+}
+
+fn map(file: &File) -> io::Result<MmapMut> {
+    // SAFETY: `file` is open read-write by this process, which holds its
+    // exclusive advisory lock (see the module text); in this process only
+    // `Mapped` changes its size, and it replaces or drops the mapping when
+    // it does, so the mapping never covers bytes past the end of the file.
+    unsafe { MmapOptions::new().map_mut(file) }
+}
