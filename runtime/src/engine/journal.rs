@@ -837,10 +837,8 @@ mod tests {
 
     #[test]
     fn recover_truncates_and_appends_continue() {
-        let dir = std::env::temp_dir().join(format!("odex-journal-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("j.bin");
-        let _ = std::fs::remove_file(&path);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.bin");
         let recs = sample_records();
         let mut ring = JournalRing::new(16);
         let mut w = JournalWriter::open(&path, FsyncPolicy::EveryRecord).unwrap();
@@ -874,15 +872,12 @@ mod tests {
         assert!(std::fs::metadata(&path).unwrap().len() > again.1 as u64, "zeros follow the records");
         assert_eq!(again.0.len(), recs.len() + 1);
         assert_eq!(again.2, None);
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
     fn a_dropped_writer_leaves_only_its_records_and_reopening_appends() {
-        let dir = std::env::temp_dir().join(format!("odex-journal-reopen-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("j.bin");
-        let _ = std::fs::remove_file(&path);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.bin");
         let recs = sample_records();
         let mut ring = JournalRing::new(16);
         for round in 0..3 {
@@ -906,15 +901,12 @@ mod tests {
         drop(w);
         let rec = recover(&path).unwrap();
         assert_eq!((rec.records.len(), rec.stop), (recs.len() * 3 + 1, None));
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
     fn records_past_the_first_chunk_grow_the_file() {
-        let dir = std::env::temp_dir().join(format!("odex-journal-grow-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("j.bin");
-        let _ = std::fs::remove_file(&path);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.bin");
         let recs = sample_records();
         let mut ring = JournalRing::new(4096);
         let mut w = JournalWriter::open(&path, FsyncPolicy::Never).unwrap();
@@ -925,13 +917,13 @@ mod tests {
                 ring.push(r).unwrap();
                 n += 1;
             }
-            if n.is_multiple_of(2) { w.write_ahead(&mut ring, Nanos(0)) } else { w.flush(&mut ring, Nanos(0)) }.unwrap();
+            if n.is_multiple_of(2) { w.write_ahead(&mut ring, Nanos(0)) } else { w.flush(&mut ring, Nanos(0)) }
+                .unwrap();
         }
         drop(w);
         let rec = recover(&path).unwrap();
         assert_eq!((rec.records.len(), rec.stop), (n, None));
         assert_eq!(rec.records.last(), recs.last());
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
