@@ -4,8 +4,10 @@
 //! mapping), so a record copied in survives the process being killed
 //! exactly as a `write` would; `fsync` writes them to disk as before.
 //!
-//! The one `unsafe` here is the mapping itself: memory mapped from a file
-//! is only sound while nothing else changes the file's size or contents.
+//! The `unsafe` here is the mapping itself (memory mapped from a file is
+//! only sound while nothing else changes the file's size or contents) and
+//! the `posix_fallocate` call that gives the file its blocks before they
+//! are written through the mapping.
 //! Within odex, only this type resizes the file (dropping the mapping
 //! first); against other processes the file is held under an exclusive
 //! advisory lock for the writer's lifetime, and [`super::journal::recover`]
@@ -32,7 +34,7 @@ impl Mapped {
     /// The caller holds the file's exclusive lock.
     pub(crate) fn new(file: File, len: u64) -> io::Result<Self> {
         if file.metadata()?.len() < len {
-            file.set_len(len)?;
+            reserve(&file, len)?;
         }
         let map = map(&file)?;
         Ok(Self { file, map })
@@ -55,7 +57,7 @@ impl Mapped {
 
     /// Grows the file to `len` bytes and maps it again.
     pub(crate) fn grow(&mut self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)?;
+        reserve(&self.file, len)?;
         self.map = map(&self.file)?;
         Ok(())
     }
@@ -67,6 +69,27 @@ impl Mapped {
         drop(map);
         file.set_len(len)
     }
+}
+
+/// Grows `file` to `len` bytes with its disk blocks allocated now, so that
+/// a full disk is an error here (`ENOSPC`, reported with the journal's
+/// path) and never a `SIGBUS` when a page of a sparse file is first written
+/// through the mapping.
+#[cfg(target_os = "linux")]
+fn reserve(file: &File, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: a plain system call on a file descriptor this `File` owns
+    // and keeps open for the call.
+    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
+        0 => Ok(()),
+        err => Err(io::Error::from_raw_os_error(err)),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reserve(file: &File, len: u64) -> io::Result<()> {
+    file.set_len(len)
 }
 
 fn map(file: &File) -> io::Result<MmapMut> {
