@@ -424,6 +424,12 @@ pub enum JournalError {
 
 /// Room kept free past the last record; the file grows by whole chunks.
 const CHUNK: u64 = 8 << 20;
+
+/// The file length that holds `at_least` bytes with [`HEADROOM`] to spare,
+/// in whole [`CHUNK`]s.
+const fn mapped_len(at_least: usize) -> u64 {
+    (at_least as u64 + HEADROOM as u64).div_ceil(CHUNK) * CHUNK
+}
 /// [`JournalWriter::flush`] grows the file when less than this is free, so
 /// that a write ahead of an order never has to.
 const HEADROOM: usize = 1 << 20;
@@ -438,7 +444,7 @@ const PAGE: usize = 4096;
 /// the end) until the writer is dropped, which cuts it to its records.
 #[derive(Debug)]
 pub struct JournalWriter {
-    map: Option<Mapped>,
+    map: Mapped,
     path: PathBuf,
     policy: FsyncPolicy,
     last_sync: Nanos,
@@ -463,8 +469,7 @@ impl JournalWriter {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
         lock(&file, path)?;
         let len = usize::try_from(file.metadata().map_err(io)?.len()).unwrap_or(usize::MAX);
-        let want = (len as u64 + HEADROOM as u64).div_ceil(CHUNK) * CHUNK;
-        let mut map = Mapped::new(file, want).map_err(io)?;
+        let mut map = Mapped::new(file, mapped_len(len)).map_err(io)?;
         let bytes = map.bytes();
         let (_, cursor, _) = scan(bytes.get(..len).unwrap_or(&[]));
         // a torn or corrupt tail is overwritten: zero it, so that no stale
@@ -473,7 +478,7 @@ impl JournalWriter {
             tail.fill(0);
         }
         Ok(Self {
-            map: Some(map),
+            map,
             path: path.to_path_buf(),
             policy,
             last_sync: Nanos(0),
@@ -517,15 +522,6 @@ impl JournalWriter {
         JournalError::Io { path: self.path.clone(), source }
     }
 
-    /// The mapping, or the error of a writer whose mapping was lost.
-    fn mapped(&mut self) -> Result<&mut Mapped, JournalError> {
-        let path = &self.path;
-        self.map.as_mut().ok_or_else(|| JournalError::Io {
-            path: path.clone(),
-            source: std::io::Error::other("the journal is no longer mapped"),
-        })
-    }
-
     fn write(&mut self, ring: &mut JournalRing) -> Result<usize, JournalError> {
         let pending = ring.pending();
         let n = pending.len();
@@ -533,13 +529,13 @@ impl JournalWriter {
             return Ok(0);
         }
         let end = self.cursor + n;
-        if end > self.mapped()?.len() {
+        if end > self.map.len() {
             // more than the headroom at once: grow here (flush keeps this rare)
             self.grow(end)?;
         }
-        let cursor = self.cursor;
-        let dst = self.mapped()?.bytes().get_mut(cursor..end);
-        let Some(dst) = dst else { return Err(self.io(std::io::Error::other("journal mapping too short"))) };
+        let Some(dst) = self.map.bytes().get_mut(self.cursor..end) else {
+            return Err(self.io(std::io::Error::other("journal mapping too short")));
+        };
         dst.copy_from_slice(pending);
         ring.clear();
         self.cursor = end;
@@ -550,8 +546,7 @@ impl JournalWriter {
     }
 
     fn grow(&mut self, at_least: usize) -> Result<(), JournalError> {
-        let len = (at_least as u64 + HEADROOM as u64).div_ceil(CHUNK) * CHUNK;
-        let r = self.mapped()?.grow(len);
+        let r = self.map.grow(mapped_len(at_least));
         r.map_err(|e| self.io(e))
     }
 
@@ -561,13 +556,12 @@ impl JournalWriter {
     /// pages it wrote write-protected, so after one the pages ahead,
     /// the current one included, are touched again.
     fn prepare(&mut self) -> Result<(), JournalError> {
-        if self.mapped()?.len() - self.cursor < HEADROOM {
+        if self.map.len() - self.cursor < HEADROOM {
             self.grow(self.cursor)?;
         }
         let (cursor, touched) = (self.cursor, self.touched);
-        let map = self.mapped()?;
-        let until = (cursor + PREFAULT).min(map.len());
-        let bytes = map.bytes();
+        let until = (cursor + PREFAULT).min(self.map.len());
+        let bytes = self.map.bytes();
         // the first untouched byte, then the start of each following page
         let mut at = touched.max(cursor);
         while at < until {
@@ -588,7 +582,7 @@ impl JournalWriter {
         };
         if due {
             // fdatasync writes back the mapping's dirty pages with the rest
-            let r = self.mapped()?.file().sync_data();
+            let r = self.map.file().sync_data();
             r.map_err(|e| self.io(e))?;
             self.last_sync = now;
             self.unsynced = false;
@@ -607,9 +601,8 @@ impl Drop for JournalWriter {
     /// Cuts the file to its records (a killed process leaves the zeros,
     /// which [`scan`] reads as the end).
     fn drop(&mut self) {
-        if let Some(map) = self.map.take() {
-            let _ = map.finish(self.cursor as u64);
-        }
+        // the mapping is not touched again; it is unmapped right after
+        let _ = self.map.file().set_len(self.cursor as u64);
     }
 }
 

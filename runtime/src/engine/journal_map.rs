@@ -8,8 +8,9 @@
 //! only sound while nothing else changes the file's size or contents) and
 //! the `posix_fallocate` call that gives the file its blocks before they
 //! are written through the mapping.
-//! Within odex, only this type resizes the file (dropping the mapping
-//! first); against other processes the file is held under an exclusive
+//! Within odex, only this type grows the file (mapping it again at once),
+//! and only the writer's `Drop` cuts it, after its last access and just
+//! before the mapping goes; against other processes the file is held under an exclusive
 //! advisory lock for the writer's lifetime, and [`super::journal::recover`]
 //! takes the same lock, so a second `odex run` on the same journal stops
 //! with an error instead of truncating a mapped file. (A process that
@@ -61,14 +62,6 @@ impl Mapped {
         self.map = map(&self.file)?;
         Ok(())
     }
-
-    /// Unmaps, then cuts the file to `len` bytes (the zeros past the last
-    /// record go).
-    pub(crate) fn finish(self, len: u64) -> io::Result<()> {
-        let Self { file, map } = self;
-        drop(map);
-        file.set_len(len)
-    }
 }
 
 /// Grows `file` to `len` bytes with its disk blocks allocated now, so that
@@ -95,7 +88,8 @@ fn reserve(file: &File, len: u64) -> io::Result<()> {
 fn map(file: &File) -> io::Result<MmapMut> {
     // SAFETY: `file` is open read-write by this process, which holds its
     // exclusive advisory lock (see the module text); in this process only
-    // `Mapped` changes its size, and it replaces or drops the mapping when
-    // it does, so the mapping never covers bytes past the end of the file.
+    // `Mapped::grow` changes its size while the mapping is used, and maps
+    // it again at once, so no access ever reaches past the end of the file
+    // (the writer's `Drop` cuts it only after its last access).
     unsafe { MmapOptions::new().map_mut(file) }
 }
