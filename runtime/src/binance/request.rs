@@ -495,10 +495,6 @@ impl<'a> Params<'a> {
         }
     }
 
-    fn is_empty(&self) -> bool {
-        self.slots.iter().all(Option::is_none)
-    }
-
     /// The parameters that are set, in signing order.
     fn sorted(&self) -> impl Iterator<Item = (Name, Value<'a>)> + '_ {
         Name::ALL.iter().zip(&self.slots).filter_map(|(n, v)| v.map(|v| (*n, v)))
@@ -520,7 +516,8 @@ fn check_text(name: &'static str, s: &str, max_len: usize) -> Result<(), EncodeE
 fn check_client_id(name: Name, s: &str) -> Result<(), EncodeError> {
     let ok = !s.is_empty()
         && s.len() <= MAX_CLIENT_ORDER_ID_LEN
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        // a fold without early exit, so the check vectorises
+        && s.bytes().fold(true, |ok, b| ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_')));
     if ok { Ok(()) } else { Err(EncodeError::InvalidParam(name.as_str())) }
 }
 
@@ -571,6 +568,7 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
 }
 
 /// Renders a value's text (what is signed; JSON adds quotes for strings).
+#[inline(always)]
 fn render<'s>(value: &Value<'s>, tmp: &'s mut [u8; 32]) -> Result<&'s [u8], EncodeError> {
     match *value {
         Value::Str(s) => Ok(s.as_bytes()),
@@ -690,25 +688,8 @@ fn gather<'a>(req: &Request<'a>, p: &mut Params<'a>) -> Result<(), EncodeError> 
                 p.push(Name::NewClientOrderId, Value::Str(id))?;
             }
         }
-        Request::OrderPlace(o) => {
-            p.text(Name::Symbol, o.symbol, 32)?;
-            p.push(Name::Side, Value::Str(o.side.as_str()))?;
-            p.push(Name::Type, Value::Str(o.order_type.as_str()))?;
-            p.push_opt(Name::TimeInForce, o.time_in_force.map(|t| Value::Str(t.as_str())))?;
-            p.push_opt(Name::Price, o.price.map(|v| Value::Decimal(v.raw(), o.price_decimals)))?;
-            p.push_opt(Name::Quantity, o.quantity.map(|v| Value::Decimal(v.raw(), o.qty_decimals)))?;
-            p.push_opt(Name::QuoteOrderQty, o.quote_order_qty.map(|v| Value::Decimal(v.raw(), o.qty_decimals)))?;
-            p.push_opt(Name::StopPrice, o.stop_price.map(|v| Value::Decimal(v.raw(), o.price_decimals)))?;
-            if let Some(id) = o.new_client_order_id {
-                check_client_id(Name::NewClientOrderId, id)?;
-                p.push(Name::NewClientOrderId, Value::Str(id))?;
-            }
-            p.push_opt(Name::NewOrderRespType, o.response_type.map(|t| Value::Str(t.as_str())))?;
-            p.push_opt(Name::SelfTradePreventionMode, o.stp_mode.map(|m| Value::Str(m.as_str())))?;
-            if o.quantity.is_none() && o.quote_order_qty.is_none() {
-                return Err(EncodeError::MissingParam("quantity"));
-            }
-        }
+        // written straight through by `order_place`, in signing order
+        Request::OrderPlace(_) => {}
     }
     Ok(())
 }
@@ -742,73 +723,182 @@ pub fn encode_into(
     req: &Request<'_>,
     auth: &Auth<'_>,
 ) -> Result<Encoded, EncodeError> {
-    let mut params = Params::new();
-    gather(req, &mut params)?;
-    let mut signer = None;
-    if req.is_private() {
-        match *auth {
-            Auth::None => {
-                if req.always_signed() {
-                    return Err(EncodeError::NeedsSignature(req.method()));
-                }
-                // an unauthenticated private request: Binance will refuse it
-                // with a clear error; nothing to add
-            }
-            Auth::Session { timestamp_ms, recv_window_ms } => {
-                if req.always_signed() {
-                    return Err(EncodeError::NeedsSignature(req.method()));
-                }
-                params.push(Name::Timestamp, Value::Int(timestamp_ms))?;
-                params.push_opt(Name::RecvWindow, recv_window_ms.map(|w| Value::Int(u64::from(w))))?;
-            }
-            Auth::Signed { api_key, signer: s, timestamp_ms, recv_window_ms } => {
-                params.text(Name::ApiKey, api_key, 128)?;
-                params.push(Name::Timestamp, Value::Int(timestamp_ms))?;
-                params.push_opt(Name::RecvWindow, recv_window_ms.map(|w| Value::Int(u64::from(w))))?;
-                signer = Some(s);
-            }
+    encode_with(frame, payload, id, req, auth, |w, account| match req {
+        Request::OrderPlace(o) => order_place(w, o, account),
+        _ => {
+            let mut params = Params::new();
+            gather(req, &mut params)?;
+            write_slots(w, &mut params, account)
         }
-    }
+    })
+}
 
-    let mut out = Out { buf: frame, len: 0 };
-    let mut sig_in = Out { buf: payload, len: 0 };
+/// The frame around the parameters `write` gives: id, method, the
+/// parameters, the signature over them when `auth` signs.
+fn encode_with<'k>(
+    frame: &mut [u8],
+    payload: &mut [u8],
+    id: u64,
+    req: &Request<'_>,
+    auth: &Auth<'k>,
+    write: impl FnOnce(&mut Writer<'_>, &Account<'k>) -> Result<(), EncodeError>,
+) -> Result<Encoded, EncodeError> {
+    let account = Account::of(req, auth)?;
+    let sig = account.signer.map(|_| Out { buf: payload, len: 0 });
+    let mut w = Writer { out: Out { buf: frame, len: 0 }, sig, params: 0 };
     let mut tmp = [0u8; 32];
-    out.put(b"{\"id\":")?;
-    out.put(render(&Value::Int(id), &mut tmp)?)?;
-    out.put(b",\"method\":\"")?;
-    out.put(req.method().as_bytes())?;
-    if params.is_empty() && signer.is_none() {
-        out.put(b"\"}")?;
-        return Ok(Encoded { frame_len: out.len, payload_len: 0 });
-    }
-    out.put(b"\",\"params\":{")?;
-    for (i, (name, value)) in params.sorted().enumerate() {
-        let mut tmp = [0u8; 32];
-        let text = render(&value, &mut tmp)?;
-        if i > 0 {
-            out.put(b",")?;
-            sig_in.put(b"&")?;
-        }
-        out.put(name.json_key())?;
-        if matches!(value, Value::Str(_) | Value::Decimal(..)) {
-            out.put(b"\"")?;
-            out.put(text)?;
-            out.put(b"\"")?;
-        } else {
-            out.put(text)?;
-        }
-        sig_in.put(name.payload_key())?;
-        sig_in.put(text)?;
-    }
-    if let Some(signer) = signer {
-        let mut sig = [0u8; MAX_SIGNATURE_LEN];
-        let n = signer.sign_into(sig_in.written(), &mut sig)?;
+    w.out.put(b"{\"id\":")?;
+    w.out.put(render(&Value::Int(id), &mut tmp)?)?;
+    w.out.put(b",\"method\":\"")?;
+    w.out.put(req.method().as_bytes())?;
+    w.out.put(b"\"")?;
+    write(&mut w, &account)?;
+    let Writer { mut out, sig, params } = w;
+    if let (Some(signer), Some(sig_in)) = (account.signer, &sig) {
+        let mut signature = [0u8; MAX_SIGNATURE_LEN];
+        let n = signer.sign_into(sig_in.written(), &mut signature)?;
         out.put(b",\"signature\":\"")?;
-        out.put(sig.get(..n).ok_or(EncodeError::BufferTooSmall)?)?;
+        out.put(signature.get(..n).ok_or(EncodeError::BufferTooSmall)?)?;
         out.put(b"\"")?;
     }
-    out.put(b"}}")?;
-    Ok(Encoded { frame_len: out.len, payload_len: sig_in.len })
+    out.put(if params > 0 { b"}}" } else { b"}" })?;
+    Ok(Encoded { frame_len: out.len, payload_len: sig.map_or(0, |s| s.len) })
+}
+
+/// The account parameters `auth` adds to `req`, and its signer.
+#[derive(Clone, Copy)]
+struct Account<'k> {
+    api_key: Option<&'k str>,
+    timestamp_ms: Option<u64>,
+    recv_window_ms: Option<u32>,
+    signer: Option<&'k Signer>,
+}
+
+impl<'k> Account<'k> {
+    fn of(req: &Request<'_>, auth: &Auth<'k>) -> Result<Self, EncodeError> {
+        let none = Self { api_key: None, timestamp_ms: None, recv_window_ms: None, signer: None };
+        if !req.is_private() {
+            return Ok(none);
+        }
+        match *auth {
+            Auth::None | Auth::Session { .. } if req.always_signed() => Err(EncodeError::NeedsSignature(req.method())),
+            // an unauthenticated private request: Binance refuses it with a
+            // clear error; nothing to add
+            Auth::None => Ok(none),
+            Auth::Session { timestamp_ms, recv_window_ms } => {
+                Ok(Self { timestamp_ms: Some(timestamp_ms), recv_window_ms, ..none })
+            }
+            Auth::Signed { api_key, signer, timestamp_ms, recv_window_ms } => {
+                check_text(Name::ApiKey.as_str(), api_key, 128)?;
+                Ok(Self {
+                    api_key: Some(api_key),
+                    timestamp_ms: Some(timestamp_ms),
+                    recv_window_ms,
+                    signer: Some(signer),
+                })
+            }
+        }
+    }
+}
+
+/// The gathered parameters of `p` and the account's, in signing order.
+fn write_slots<'p>(w: &mut Writer<'_>, p: &mut Params<'p>, a: &Account<'p>) -> Result<(), EncodeError> {
+    p.push_opt(Name::ApiKey, a.api_key.map(Value::Str))?;
+    p.push_opt(Name::Timestamp, a.timestamp_ms.map(Value::Int))?;
+    p.push_opt(Name::RecvWindow, a.recv_window_ms.map(|ms| Value::Int(u64::from(ms))))?;
+    for (name, value) in p.sorted() {
+        w.param(name, value)?;
+    }
+    Ok(())
+}
+
+/// Writes parameters into the JSON frame and, when the request is signed,
+/// into the signing payload, from one rendering of each value.
+struct Writer<'b> {
+    out: Out<'b>,
+    sig: Option<Out<'b>>,
+    params: usize,
+}
+
+impl Writer<'_> {
+    /// One parameter; callers give them in signing order. Inlined, so that
+    /// where `name` and the kind of `value` are constants (`order_place`)
+    /// the keys and quotes become fixed-size copies and the branches on
+    /// them go away.
+    #[inline(always)]
+    fn param(&mut self, name: Name, value: Value<'_>) -> Result<(), EncodeError> {
+        let mut tmp = [0u8; 32];
+        let text = render(&value, &mut tmp)?;
+        self.out.put(if self.params == 0 { b",\"params\":{" } else { b"," })?;
+        self.out.put(name.json_key())?;
+        if matches!(value, Value::Str(_) | Value::Decimal(..)) {
+            self.out.put(b"\"")?;
+            self.out.put(text)?;
+            self.out.put(b"\"")?;
+        } else {
+            self.out.put(text)?;
+        }
+        if let Some(sig) = &mut self.sig {
+            if self.params > 0 {
+                sig.put(b"&")?;
+            }
+            sig.put(name.payload_key())?;
+            sig.put(text)?;
+        }
+        self.params += 1;
+        Ok(())
+    }
+}
+
+/// `order.place`, the request on the tick-to-order path, written straight
+/// through in signing order instead of gathered into slots and walked: each
+/// parameter's name is a constant here, so its key is a fixed-size copy.
+/// The same bytes as the slot path (a property test in this module holds
+/// the two together).
+fn order_place(w: &mut Writer<'_>, o: &OrderPlace<'_>, a: &Account<'_>) -> Result<(), EncodeError> {
+    check_text(Name::Symbol.as_str(), o.symbol, 32)?;
+    if let Some(id) = o.new_client_order_id {
+        check_client_id(Name::NewClientOrderId, id)?;
+    }
+    if o.quantity.is_none() && o.quote_order_qty.is_none() {
+        return Err(EncodeError::MissingParam("quantity"));
+    }
+    if let Some(key) = a.api_key {
+        w.param(Name::ApiKey, Value::Str(key))?;
+    }
+    if let Some(id) = o.new_client_order_id {
+        w.param(Name::NewClientOrderId, Value::Str(id))?;
+    }
+    if let Some(t) = o.response_type {
+        w.param(Name::NewOrderRespType, Value::Str(t.as_str()))?;
+    }
+    if let Some(v) = o.price {
+        w.param(Name::Price, Value::Decimal(v.raw(), o.price_decimals))?;
+    }
+    if let Some(v) = o.quantity {
+        w.param(Name::Quantity, Value::Decimal(v.raw(), o.qty_decimals))?;
+    }
+    if let Some(v) = o.quote_order_qty {
+        w.param(Name::QuoteOrderQty, Value::Decimal(v.raw(), o.qty_decimals))?;
+    }
+    if let Some(ms) = a.recv_window_ms {
+        w.param(Name::RecvWindow, Value::Int(u64::from(ms)))?;
+    }
+    if let Some(m) = o.stp_mode {
+        w.param(Name::SelfTradePreventionMode, Value::Str(m.as_str()))?;
+    }
+    w.param(Name::Side, Value::Str(o.side.as_str()))?;
+    if let Some(v) = o.stop_price {
+        w.param(Name::StopPrice, Value::Decimal(v.raw(), o.price_decimals))?;
+    }
+    w.param(Name::Symbol, Value::Str(o.symbol))?;
+    if let Some(t) = o.time_in_force {
+        w.param(Name::TimeInForce, Value::Str(t.as_str()))?;
+    }
+    if let Some(ms) = a.timestamp_ms {
+        w.param(Name::Timestamp, Value::Int(ms))?;
+    }
+    w.param(Name::Type, Value::Str(o.order_type.as_str()))
 }
 
 /// Lengths written by [`encode_into`].
@@ -918,7 +1008,115 @@ mod tests {
         );
     }
 
+    /// `order.place` through the slots, as every other request is written:
+    /// the reference `order_place` must match byte for byte.
+    fn order_place_by_slots(
+        frame: &mut [u8],
+        payload: &mut [u8],
+        id: u64,
+        o: &OrderPlace<'_>,
+        auth: &Auth<'_>,
+    ) -> Result<Encoded, EncodeError> {
+        encode_with(frame, payload, id, &Request::OrderPlace(*o), auth, |w, account| {
+            let mut p = Params::new();
+            p.text(Name::Symbol, o.symbol, 32)?;
+            p.push(Name::Side, Value::Str(o.side.as_str()))?;
+            p.push(Name::Type, Value::Str(o.order_type.as_str()))?;
+            p.push_opt(Name::TimeInForce, o.time_in_force.map(|t| Value::Str(t.as_str())))?;
+            p.push_opt(Name::Price, o.price.map(|v| Value::Decimal(v.raw(), o.price_decimals)))?;
+            p.push_opt(Name::Quantity, o.quantity.map(|v| Value::Decimal(v.raw(), o.qty_decimals)))?;
+            p.push_opt(Name::QuoteOrderQty, o.quote_order_qty.map(|v| Value::Decimal(v.raw(), o.qty_decimals)))?;
+            p.push_opt(Name::StopPrice, o.stop_price.map(|v| Value::Decimal(v.raw(), o.price_decimals)))?;
+            if let Some(id) = o.new_client_order_id {
+                check_client_id(Name::NewClientOrderId, id)?;
+                p.push(Name::NewClientOrderId, Value::Str(id))?;
+            }
+            p.push_opt(Name::NewOrderRespType, o.response_type.map(|t| Value::Str(t.as_str())))?;
+            p.push_opt(Name::SelfTradePreventionMode, o.stp_mode.map(|m| Value::Str(m.as_str())))?;
+            if o.quantity.is_none() && o.quote_order_qty.is_none() {
+                return Err(EncodeError::MissingParam("quantity"));
+            }
+            write_slots(w, &mut p, account)
+        })
+    }
+
+    fn order_strategy() -> impl proptest::strategy::Strategy<Value = (OrderPlace<'static>, u8)> {
+        use proptest::prelude::*;
+        const TYPES: [OrderType; 7] = [
+            OrderType::Limit,
+            OrderType::Market,
+            OrderType::LimitMaker,
+            OrderType::StopLoss,
+            OrderType::StopLossLimit,
+            OrderType::TakeProfit,
+            OrderType::TakeProfitLimit,
+        ];
+        const TIFS: [TimeInForce; 3] = [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok];
+        const RESP: [ResponseType; 3] = [ResponseType::Ack, ResponseType::Result, ResponseType::Full];
+        const STP: [StpMode; 5] =
+            [StpMode::None, StpMode::ExpireTaker, StpMode::ExpireMaker, StpMode::ExpireBoth, StpMode::Decrement];
+        const SYMBOLS: [&str; 3] = ["BTCUSDT", "ETHUSDT", "bad symbol"];
+        const IDS: [&str; 3] = ["x-odex-1-42", "A_b-9", "not valid!"];
+        let raw = || prop_oneof![any::<i64>(), 0i64..10_000_000_000_000, Just(0i64)];
+        (
+            (0..SYMBOLS.len(), any::<bool>(), 0..TYPES.len(), proptest::option::of(0..TIFS.len())),
+            (
+                proptest::option::of(raw()),
+                proptest::option::of(raw()),
+                proptest::option::of(raw()),
+                proptest::option::of(raw()),
+            ),
+            (
+                proptest::option::of(0..IDS.len()),
+                proptest::option::of(0..RESP.len()),
+                proptest::option::of(0..STP.len()),
+            ),
+            (0u8..10, 0u8..10, 0u8..3),
+        )
+            .prop_map(|((sym, buy, ty, tif), (price, qty, quote, stop), (id, resp, stp), (pd, qd, auth))| {
+                let o = OrderPlace {
+                    symbol: SYMBOLS[sym],
+                    side: if buy { Side::Buy } else { Side::Sell },
+                    order_type: TYPES[ty],
+                    time_in_force: tif.map(|i| TIFS[i]),
+                    price: price.map(Price::from_raw),
+                    quantity: qty.map(Qty::from_raw),
+                    quote_order_qty: quote.map(Amount::from_raw),
+                    stop_price: stop.map(Price::from_raw),
+                    new_client_order_id: id.map(|i| IDS[i]),
+                    response_type: resp.map(|i| RESP[i]),
+                    stp_mode: stp.map(|i| STP[i]),
+                    price_decimals: pd,
+                    qty_decimals: qd,
+                };
+                (o, auth)
+            })
+    }
+
     proptest::proptest! {
+        #[test]
+        fn order_place_writes_what_the_slots_write(
+            (o, auth) in order_strategy(),
+            id in proptest::prelude::any::<u64>(),
+            ts in proptest::prelude::any::<u64>(),
+            window in proptest::option::of(proptest::prelude::any::<u32>()),
+        ) {
+            let signer = Signer::Hmac(HmacSigner::new(b"secret").unwrap());
+            let auth = match auth {
+                0 => Auth::None,
+                1 => Auth::Session { timestamp_ms: ts, recv_window_ms: window },
+                _ => Auth::Signed { api_key: "KEY", signer: &signer, timestamp_ms: ts, recv_window_ms: window },
+            };
+            let (mut f1, mut p1, mut f2, mut p2) = ([0u8; 1024], [0u8; 1024], [0u8; 1024], [0u8; 1024]);
+            let fast = encode_into(&mut f1, &mut p1, id, &Request::OrderPlace(o), &auth);
+            let slots = order_place_by_slots(&mut f2, &mut p2, id, &o, &auth);
+            proptest::prop_assert_eq!(fast, slots);
+            if let Ok(n) = fast {
+                proptest::prop_assert_eq!(&f1[..n.frame_len], &f2[..n.frame_len]);
+                proptest::prop_assert_eq!(&p1[..n.payload_len], &p2[..n.payload_len]);
+            }
+        }
+
         #[test]
         fn integers_render_as_std_prints_them(v in proptest::prelude::any::<u64>(), small in 0u64..1000) {
             for v in [v, small, v % 1_000_000_000_000_000] {
