@@ -7,7 +7,7 @@
 //! A zero bound means "rule disabled", as on Binance. All arithmetic is exact
 //! fixed-point.
 
-use odex_shared::market::{Price, Qty, SCALE, Side};
+use odex_shared::market::{Price, Qty, Side, mul_scaled};
 
 use crate::order::{OrderRequest, OrderType};
 
@@ -122,7 +122,7 @@ impl FilterFailure {
 
 /// `a * b` for two 10^-8 fixed-point values, truncated; `None` on overflow.
 fn mul(a: i64, b: i64) -> Option<i64> {
-    i64::try_from(i128::from(a) * i128::from(b) / i128::from(SCALE)).ok()
+    i64::try_from(mul_scaled(a, b)).ok()
 }
 
 fn on_grid(value: i64, origin: i64, step: i64) -> bool {

@@ -10,7 +10,7 @@
 //! balances the exchange reports (`account.status`) with what the fills
 //! imply and lists every difference.
 
-use odex_shared::market::{Amount, Price, Qty, SCALE, Side};
+use odex_shared::market::{Amount, Price, Qty, SCALE, Side, mul_scaled};
 
 use crate::order::SymbolId;
 
@@ -39,10 +39,6 @@ pub struct Position {
     pub volume: Amount,
 }
 
-fn mul(a: i64, b: i64) -> i128 {
-    i128::from(a) * i128::from(b) / i128::from(SCALE)
-}
-
 fn clamp64(v: i128) -> i64 {
     i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
 }
@@ -53,12 +49,12 @@ impl Position {
         if self.qty.is_zero() || !self.mark.is_positive() {
             return Amount::ZERO;
         }
-        Amount::from_raw(clamp64(mul(self.mark.raw() - self.avg_entry.raw(), self.qty.raw())))
+        Amount::from_raw(clamp64(mul_scaled(self.mark.raw() - self.avg_entry.raw(), self.qty.raw())))
     }
 
     /// `|qty| x mark` (quote).
     pub fn exposure(&self) -> Amount {
-        Amount::from_raw(clamp64(mul(self.mark.raw(), self.qty.raw()).abs()))
+        Amount::from_raw(clamp64(mul_scaled(self.mark.raw(), self.qty.raw()).abs()))
     }
 
     /// All fees in quote units.
@@ -68,7 +64,7 @@ impl Position {
 
     /// The symbol's contribution to equity: cash flow + marked position - fees.
     pub fn value(&self) -> Amount {
-        let marked = clamp64(mul(self.mark.raw(), self.qty.raw()));
+        let marked = clamp64(mul_scaled(self.mark.raw(), self.qty.raw()));
         Amount::from_raw(self.cash.raw().saturating_add(marked).saturating_sub(self.fees().raw()))
     }
 
@@ -94,7 +90,7 @@ impl Position {
             }
         }
         self.qty = Qty::from_raw(clamp64(pos + signed));
-        let notional = mul(px as i64, qty.raw());
+        let notional = mul_scaled(px as i64, qty.raw());
         self.cash = Amount::from_raw(clamp64(i128::from(self.cash.raw()) - i128::from(side.sign()) * notional));
         self.volume = self.volume.saturating_add(Amount::from_raw(clamp64(notional)));
         self.fills += 1;

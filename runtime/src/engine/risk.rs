@@ -419,8 +419,16 @@ impl RiskManager {
             t = t.max(0);
         }
         if mark.is_positive() {
-            // largest qty with qty * mark <= max_notional
-            let cap = mul_div(self.limits.max_notional.raw(), SCALE, mark.raw()).unwrap_or(i64::MAX);
+            // largest qty with qty * mark <= max_notional; the division only
+            // when the target is past it (|t| <= floor(N S / m) exactly when
+            // |t| m <= N S)
+            let within = i128::from(t).abs() * i128::from(mark.raw())
+                <= i128::from(self.limits.max_notional.raw()) * i128::from(SCALE);
+            let cap = if within {
+                i64::MAX
+            } else {
+                mul_div(self.limits.max_notional.raw(), SCALE, mark.raw()).unwrap_or(i64::MAX)
+            };
             let c = t.clamp(-cap, cap);
             if c != t {
                 self.counts.add(Refusal::MaxNotional);

@@ -221,8 +221,9 @@ impl WsApiVenue {
     }
 
     fn timestamp_ms(&self) -> u64 {
-        let wall = i128::from(self.clock.wall().0) + i128::from(self.offset_ns);
-        u64::try_from(wall.max(0) / 1_000_000).unwrap_or(0)
+        // in 64 bits: the wall clock in ns fits until 2554, and a division
+        // by a constant 64-bit value is a multiply, a 128-bit one a call
+        self.clock.wall().0.saturating_add_signed(self.offset_ns) / 1_000_000
     }
 
     /// Encodes `req` as request `id` into the outbox; `Err` when it does
