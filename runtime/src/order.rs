@@ -39,6 +39,12 @@ pub enum ClientOrderIdError {
     },
 }
 
+/// A byte Binance accepts in a client order id: `[A-Za-z0-9._:-]`.
+#[inline(always)]
+const fn id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() | matches!(b, b'.' | b'_' | b':' | b'-')
+}
+
 impl ClientOrderId {
     /// Validates and copies an id.
     ///
@@ -48,12 +54,14 @@ impl ClientOrderId {
         if s.is_empty() || s.len() > CLIENT_ORDER_ID_MAX {
             return Err(ClientOrderIdError::Length(s.len()));
         }
+        // a fold without early exit vectorises; the position only on refusal
+        if !s.iter().fold(true, |ok, &b| ok & id_byte(b)) {
+            let at = s.iter().position(|&b| !id_byte(b)).unwrap_or_default();
+            return Err(ClientOrderIdError::Byte { at, byte: s.get(at).copied().unwrap_or_default() });
+        }
         let mut bytes = [0u8; CLIENT_ORDER_ID_MAX];
-        for (at, (&b, dst)) in s.iter().zip(bytes.iter_mut()).enumerate() {
-            if !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')) {
-                return Err(ClientOrderIdError::Byte { at, byte: b });
-            }
-            *dst = b;
+        if let Some(dst) = bytes.get_mut(..s.len()) {
+            dst.copy_from_slice(s);
         }
         Ok(Self { len: s.len() as u8, bytes })
     }
@@ -83,8 +91,10 @@ impl ClientOrderId {
             return Err(ClientOrderIdError::Length(total));
         }
         let mut buf = [0u8; CLIENT_ORDER_ID_MAX];
-        for (dst, src) in buf.iter_mut().zip(prefix.iter().chain(tail)) {
-            *dst = *src;
+        for (at, part) in [(0, prefix), (prefix.len(), tail)] {
+            if let Some(dst) = buf.get_mut(at..at + part.len()) {
+                dst.copy_from_slice(part);
+            }
         }
         Self::new(buf.get(..total).unwrap_or(&[]))
     }

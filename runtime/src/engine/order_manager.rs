@@ -418,6 +418,12 @@ pub struct OrderCounters {
     pub rejected: u64,
 }
 
+/// A tracked order's [`OrderManager`] reuse key: `u64::MAX` while open,
+/// else one more than when it ended (an empty slot's key, 0, comes first).
+fn reuse_key(state: OrderState, since: Nanos) -> u64 {
+    if state.is_final() { since.0.saturating_add(1) } else { u64::MAX }
+}
+
 /// The order manager.
 #[derive(Debug, Clone)]
 pub struct OrderManager {
@@ -426,6 +432,11 @@ pub struct OrderManager {
     /// run on every tick (timeouts, planning, risk counts) visit the open
     /// orders, in slot order, instead of every slot.
     open: Vec<u64>,
+    /// Per slot, which to fill first: 0 while empty, 1 + the time it became
+    /// final for a final order (the longest-ended first), `u64::MAX` while
+    /// open (never). Eight bytes a slot, so a placement's search does not
+    /// walk every slot's order.
+    reuse: Vec<u64>,
     prefix: [u8; CLIENT_ORDER_ID_MAX],
     prefix_len: usize,
     seq: u64,
@@ -460,6 +471,7 @@ impl OrderManager {
         Ok(Self {
             slots: vec![None; slots.max(1)],
             open: vec![0; slots.max(1).div_ceil(64)],
+            reuse: vec![0; slots.max(1)],
             prefix,
             prefix_len: bytes.len(),
             seq: 1,
@@ -536,12 +548,13 @@ impl OrderManager {
         }
     }
 
-    /// The open bits agree with the slots' states (tests).
+    /// The open bits and the reuse keys agree with the slots (tests).
     #[cfg(test)]
     fn open_bits_agree(&self) -> bool {
         self.slots.iter().enumerate().all(|(i, s)| {
             let bit = self.open.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0);
-            bit == s.is_some_and(|o| o.state.is_open())
+            let key = s.as_ref().map_or(0, |o| reuse_key(o.state, o.since));
+            bit == s.is_some_and(|o| o.state.is_open()) && self.reuse.get(i) == Some(&key)
         })
     }
 
@@ -604,6 +617,10 @@ impl OrderManager {
                     }
                 }
                 o.state = next;
+                let key = reuse_key(next, o.since);
+                if let Some(k) = self.reuse.get_mut(slot) {
+                    *k = key;
+                }
                 if openness_changed {
                     self.mark(slot, next.is_open());
                 }
@@ -746,18 +763,10 @@ impl OrderManager {
     /// # Errors
     /// [`Refusal::TrackerFull`] when every slot holds an open order.
     pub fn commit_place(&mut self, req: &OrderRequest, now: Nanos) -> Result<(), Refusal> {
-        let slot = match self.slots.iter().position(Option::is_none) {
-            Some(i) => Some(i),
-            // reuse the final order that ended longest ago
-            None => self
-                .slots
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| s.filter(|o| o.state.is_final()).map(|o| (i, o.since)))
-                .min_by_key(|(_, t)| *t)
-                .map(|(i, _)| i),
-        };
-        let Some((index, slot)) = slot.and_then(|i| self.slots.get_mut(i).map(|s| (i, s))) else {
+        // the first empty slot, else the final order that ended longest ago
+        // (the first such in slot order)
+        let slot = self.reuse.iter().enumerate().min_by_key(|(_, k)| **k).filter(|(_, k)| **k != u64::MAX);
+        let Some((index, slot)) = slot.and_then(|(i, _)| self.slots.get_mut(i).map(|s| (i, s))) else {
             return Err(Refusal::TrackerFull);
         };
         *slot = Some(TrackedOrder {
@@ -770,6 +779,9 @@ impl OrderManager {
             queried_at: None,
         });
         self.mark(index, true);
+        if let Some(k) = self.reuse.get_mut(index) {
+            *k = u64::MAX;
+        }
         self.seq = self.seq.saturating_add(1);
         self.counters.placed += 1;
         Ok(())
