@@ -7,7 +7,7 @@
 //! an Ed25519 session whose orders need no signature.
 //!
 //! Run with `cargo bench -p odex-benches --bench tick_to_order`
-//! (`TICKS=N` to change the count).
+//! (`TICKS=N` to change the count, `AUTH=hmac` or `AUTH=session` to run one of the two).
 
 use hdrhistogram::Histogram;
 use odex_benches::tick_path::{self, PathAuth, WARMUP};
@@ -24,6 +24,9 @@ fn main() {
         (PathAuth::Hmac, "HMAC-signed orders"),
         (PathAuth::Session, "Ed25519 session (session.logon), unsigned orders"),
     ] {
+        if std::env::var("AUTH").is_ok_and(|a| !how.to_lowercase().contains(&a.to_lowercase())) {
+            continue;
+        }
         let r = tick_path::run(ticks, auth);
         println!(
             "in-process tick-to-order, {ticks} ticks ({WARMUP} warm-up), reference model ({} kernel), {how}",
