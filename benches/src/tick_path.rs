@@ -211,6 +211,7 @@ pub fn run(ticks: u64, auth: PathAuth) -> PathRun {
         }
         let t1 = clock.monotonic();
         // ----
+        engine.flush_timings(); // as `odex run` does once the frame is written
         if counting {
             alloc_count::arm(false);
             allocs += alloc_count::count() - before_allocs;

@@ -269,9 +269,15 @@ impl<V: Venue, C: Clock> Engine<V, C> {
         &mut self.portfolio
     }
 
-    /// Stage timings.
-    pub const fn timings(&self) -> &StageTimings {
-        &self.timings
+    /// Stage timings, every value recorded so far included.
+    pub fn timings(&mut self) -> &StageTimings {
+        self.timings.flushed()
+    }
+
+    /// Moves the stage times of the last event into their histograms: call
+    /// once its orders are on the wire (see [`StageTimings`]).
+    pub fn flush_timings(&mut self) {
+        self.timings.flush();
     }
 
     /// Records a stage the event loop timed (decode, journal, wire).

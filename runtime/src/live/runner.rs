@@ -1228,6 +1228,8 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
             }
         }
         if let Some(engine) = t.engine.as_mut() {
+            // the orders are on the wire: the bookkeeping the tick put off
+            engine.flush_timings();
             engine.flush_journal(&mut writer).map_err(|e| RunError::Runtime(format!("journal: {e}")))?;
         }
 
