@@ -663,6 +663,10 @@ impl StreamKind {
     /// The kind of a stream name such as `btcusdt@depth@100ms`; `None` for
     /// streams odex does not decode.
     pub fn from_stream_name(name: &[u8]) -> Option<Self> {
+        // the tick path's stream first: `<symbol>@bookTicker`
+        if name.strip_suffix(b"@bookTicker").is_some_and(|symbol| !symbol.is_empty() && !symbol.contains(&b'@')) {
+            return Some(Self::BookTicker);
+        }
         let at = name.iter().position(|&b| b == b'@')?;
         let rest = name.get(at + 1..)?;
         let (head, _speed) = match rest.iter().position(|&b| b == b'@') {
@@ -1018,6 +1022,11 @@ mod tests {
             ("btcusdt@depth20@100ms", Some(K::PartialDepth)),
             ("btcusdt@ticker", None),
             ("depth", None),
+            ("@bookTicker", Some(K::BookTicker)),
+            ("bookTicker", None),
+            ("a@b@bookTicker", None),
+            ("btcusdt@bookTicker@100ms", Some(K::BookTicker)),
+            ("btcusdt@xbookTicker", None),
         ] {
             assert_eq!(StreamKind::from_stream_name(name.as_bytes()), kind, "{name}");
         }

@@ -241,6 +241,10 @@ impl<'a> Scanner<'a> {
     /// the fast path only; `None` for anything that path does not take.
     #[inline]
     pub fn plain_decimal_rest(&mut self) -> Option<i64> {
+        if let Some((v, len)) = self.buf.get(self.pos..).and_then(binance_decimal) {
+            self.pos += len;
+            return Some(v);
+        }
         let start = self.pos;
         let v = self.plain_string_rest().and_then(fast_decimal);
         if v.is_none() {
@@ -713,6 +717,31 @@ fn fast_decimal(s: &[u8]) -> Option<i64> {
     i64::try_from(raw).ok()
 }
 
+/// The exact shape Binance sends, `d{1,10}` `.` `d{8}` `"`, read in one
+/// pass at the start of `s` (the string's opening quote already consumed):
+/// the value and the bytes taken, closing quote included. The integer
+/// digits are read as they are counted; the eight fraction digits in one
+/// word ([`eight_digits`]), and the closing quote must follow them, so no
+/// search for the string's end is needed. Anything else is `None` (the
+/// caller then takes the general path).
+#[inline]
+fn binance_decimal(s: &[u8]) -> Option<(i64, usize)> {
+    let mut int: u64 = 0;
+    let mut n = 0;
+    while let Some(d) = s.get(n).map(|b| b.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+        int = int * 10 + u64::from(d);
+        n += 1;
+        if n > 10 {
+            return None;
+        }
+    }
+    if n == 0 || s.get(n) != Some(&b'.') || s.get(n + 9) != Some(&b'"') {
+        return None;
+    }
+    let frac = eight_digits(*s.get(n + 1..)?.first_chunk::<8>()?)?;
+    Some((i64::try_from(int * 100_000_000 + frac).ok()?, n + 10))
+}
+
 /// At most ten ASCII digits as a number, one at a time; `None` at any other
 /// byte.
 #[inline]
@@ -826,6 +855,16 @@ mod tests {
                 proptest::prop_assert_eq!(odex_shared::market::parse_raw(s.as_bytes()), Ok(raw));
             }
         }
+
+        #[test]
+        fn binance_decimal_agrees_with_the_general_path(s in "[0-9]{1,11}\\.[0-9]{8}\"|[0-9.]{0,22}\"?x?|-?[0-9]{1,11}(\\.[0-9]{0,10})?\"?,?") {
+            let bytes = s.as_bytes();
+            if let Some((raw, len)) = binance_decimal(bytes) {
+                let mut sc = Scanner::new(bytes);
+                let general = sc.plain_string_rest().and_then(fast_decimal);
+                proptest::prop_assert_eq!((general, sc.offset()), (Some(raw), len));
+            }
+        }
     }
 
     proptest::proptest! {
@@ -842,6 +881,24 @@ mod tests {
         fn eight_digits_reads_every_digit_string(n in 0u64..100_000_000) {
             let text = format!("{n:08}");
             proptest::prop_assert_eq!(eight_digits(text.as_bytes().try_into().unwrap()), Some(n));
+        }
+    }
+
+    #[test]
+    fn binance_decimal_takes_the_exact_form_only() {
+        assert_eq!(binance_decimal(br#"25.35190000","B""#), Some((2_535_190_000, 12)));
+        assert_eq!(binance_decimal(br#"9999999999.99999999""#), Some((999_999_999_999_999_999, 20)));
+        for other in [
+            &br#"25.3519""#[..],
+            br#"25.351900000""#,
+            br#"25.35190000"#,
+            br#"12345678901.00000000""#,
+            b"",
+            br#"-1.00000000""#,
+            br#".00000000""#,
+            br#"1.0000000x""#,
+        ] {
+            assert_eq!(binance_decimal(other), None, "{:?}", std::str::from_utf8(other));
         }
     }
 

@@ -34,7 +34,9 @@ impl SymbolTable {
     pub fn id(&self, name: &[u8]) -> Option<SymbolId> {
         self.names
             .iter()
-            .position(|n| n.as_bytes().eq_ignore_ascii_case(name))
+            // Binance writes names in upper case, as they are kept: the
+            // exact comparison first, the byte-by-byte fold only if it fails
+            .position(|n| n.as_bytes() == name || n.as_bytes().eq_ignore_ascii_case(name))
             .and_then(|i| u16::try_from(i).ok())
             .map(SymbolId)
     }
