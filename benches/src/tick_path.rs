@@ -176,7 +176,9 @@ pub fn run(ticks: u64, auth: PathAuth) -> PathRun {
     let mut journal = JournalWriter::open(&journal_path, FsyncPolicy::Never).unwrap();
 
     for i in 0..ticks {
-        // the next frame (outside the measured region)
+        // the next frame (outside the measured region), in Binance's layout:
+        // every decimal with eight fraction digits, as the recorded session
+        // in ../shared/data has them
         let r = rng.next();
         price = (price + (r % 5) as i64 - 2).max(100);
         let bid_qty = 1 + (r >> 8) % 50;
@@ -184,7 +186,7 @@ pub fn run(ticks: u64, auth: PathAuth) -> PathRun {
         frame.clear();
         write!(
             frame,
-            r#"{{"stream":"ethusdt@bookTicker","data":{{"u":{i},"s":"ETHUSDT","b":"{}.{:02}","B":"{bid_qty}.00000000","a":"{}.{:02}","A":"{ask_qty}.00000000"}}}}"#,
+            r#"{{"stream":"ethusdt@bookTicker","data":{{"u":{i},"s":"ETHUSDT","b":"{}.{:02}000000","B":"{bid_qty}.00000000","a":"{}.{:02}000000","A":"{ask_qty}.00000000"}}}}"#,
             price / 100,
             price % 100,
             (price + 1) / 100,
