@@ -4,10 +4,13 @@
 //! `{"id":N,"method":"..","params":{..}}` into a caller-provided buffer.
 //! Parameters go into one slot per known name; the names are declared in
 //! signing order (byte order, as Binance sorts them), so walking the slots
-//! emits them sorted without sorting. Each is written once: its bytes go to
-//! the JSON frame and to the signing payload (`name=value&..`, in a second
-//! caller-provided buffer) from the same rendering, so what is signed is
-//! exactly what is sent. The signature is appended last. Prices and
+//! emits them sorted without sorting. `order.place`, the request on the
+//! tick path, skips the slots: it is written straight through in that
+//! order, with every key a constant (a property test holds it to the slot
+//! path byte for byte). Each parameter is rendered once: its bytes go to
+//! the JSON frame and, for a signed request, to the signing payload
+//! (`name=value&..`, in a second caller-provided buffer), so what is signed
+//! is exactly what is sent. The signature is appended last. Prices and
 //! quantities are written as plain decimals by `shared`'s fixed-point
 //! printer, never in exponent notation. Nothing here allocates.
 
